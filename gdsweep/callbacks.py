@@ -1,0 +1,76 @@
+"""The Hydra callback that gives a --multirun one MLflow parent run.
+
+It runs in the launching process: the store's schema and the parent run are created there,
+once, before any job starts (several jobs creating an SQLite schema at once corrupt it), and
+the sweep's table is printed there after the last job. MLflow is imported only when a sweep
+starts, so single runs and `--help` do not pay for it here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepTracking(Callback):
+    """Opens the sweep's parent run before the jobs and closes it, with a table, after them."""
+
+    def __init__(self) -> None:
+        self._sweep = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from gdsweep import tracking
+
+        uri = tracking.resolve_uri(config.tracking.uri, config.outputs_dir)
+        store = tracking.open_store(uri, config.tracking.experiment, config.outputs_dir)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        overrides = " ".join(config.hydra.overrides.task)
+        tags = {"gdsweep.role": "sweep", "gdsweep.sweep_dir": str(sweep_dir.resolve()), "gdsweep.overrides": overrides}
+        self._sweep = tracking.Sweep(store, tracking.start_run(store, f"sweep {overrides}".strip(), tags))
+        self._sweep.save(sweep_dir)
+        atexit.register(self._end_if_abandoned)
+        print(f"Sweep: MLflow parent run {self._sweep.parent_run_id} in {sweep_dir}", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from gdsweep import tracking
+        from gdsweep.table import Row, format_table
+
+        sweep, self._sweep = self._sweep, None
+        if sweep is None:
+            return
+        runs = tracking.child_runs(sweep.store, sweep.parent_run_id)
+        rows = [_row(run) for run in runs]
+        failed = [run for run in runs if run.info.status != "FINISHED"]
+        tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
+        print(format_table(rows))
+        print(f"MLflow parent run {sweep.parent_run_id}; to browse: {tracking.ui_command(sweep.store.uri)}", flush=True)
+        if failed:
+            print(f"gdsweep: error: {len(failed)} of {len(runs)} jobs failed (see the lines above)", file=sys.stderr)
+            sys.exit(1)
+
+    def _end_if_abandoned(self) -> None:
+        """The sweep stopped before on_multirun_end (an error Hydra reported, Ctrl-C): end the parent run."""
+        if self._sweep is not None:
+            from gdsweep import tracking
+
+            tracking.end_run(self._sweep.store, self._sweep.parent_run_id, "FAILED")
+
+
+def _row(run: Any) -> "Row":
+    from gdsweep.table import Row, describe
+
+    tags, params = run.data.tags, run.data.params
+    try:
+        lr = float(params.get("lr", "nan"))
+    except ValueError:
+        lr = math.nan
+    if run.info.status != "FINISHED":
+        return Row(lr, run.info.status.lower(), math.nan, tags.get("error", ""))
+    detail = describe(tags.get("path"), int(tags.get("period", 0)), tags.get("converged") == "true")
+    return Row(lr, tags.get("regime", "?"), run.data.metrics.get("final_cost"), detail)

@@ -1,0 +1,99 @@
+"""The config schema (registered with Hydra) and the validator that turns a config into a RunSpec.
+
+The schema fixes which keys exist and their structure; values a user types on the command
+line (lr, N, x0, device, dtype) are typed loosely there and checked here, so a bad value gets
+one line that names the key and the fix instead of an OmegaConf type error. Importing this
+module costs no torch or MLflow: `--help` and config errors stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from gdsweep.errors import GdsweepError
+from gdsweep.spec import RunSpec, Tolerances
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DTYPES = ("float32", "float64")
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = None  # unset: $MLFLOW_TRACKING_URI, else sqlite:///<outputs_dir>/mlflow.db
+    experiment: str = "gdsweep"
+    run_name: Optional[str] = None  # unset: the command-line overrides, e.g. "lr=0.1"
+
+
+@dataclass
+class GdsweepConfig:
+    function: Dict[str, Any] = MISSING
+    x0: Any = MISSING
+    lr: Any = MISSING
+    N: Any = MISSING
+    device: str = MISSING
+    dtype: str = MISSING
+    outputs_dir: str = "outputs"
+    regime: Tolerances = field(default_factory=Tolerances)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+ConfigStore.instance().store(name="gdsweep_schema", node=GdsweepConfig)
+
+
+def validate(cfg: DictConfig) -> RunSpec:
+    """Check every user-set value; raise GdsweepError naming the first bad key and its fix."""
+    dtype = str(cfg.dtype)
+    if dtype not in DTYPES:
+        raise GdsweepError("dtype", f"{dtype!r} is not supported", "use dtype=float32 or dtype=float64")
+    device = str(cfg.device)
+    if not DEVICE.fullmatch(device):
+        raise GdsweepError("device", f"{device!r} is not a device", "use auto, cpu, cuda, cuda:K or mps")
+    tolerances = OmegaConf.to_object(cfg.regime) if isinstance(cfg.regime, DictConfig) else Tolerances()
+    return RunSpec(
+        function=OmegaConf.to_container(cfg.function, resolve=True),
+        x0=_point(cfg.x0),
+        lr=_learning_rate(cfg.lr),
+        N=_steps(cfg.N),
+        device=device,
+        dtype=dtype,
+        tolerances=tolerances,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _learning_rate(value: Any) -> float:
+    if isinstance(value, (list, tuple, ListConfig)):
+        raise GdsweepError("lr", "expected one number, got a list", "to sweep, write lr=0.01,0.1,1.0 --multirun")
+    if not _is_number(value) or not math.isfinite(value):
+        raise GdsweepError("lr", f"{value!r} is not a finite number", "give a positive number, e.g. lr=0.1")
+    if value <= 0:
+        raise GdsweepError("lr", f"{value!r} is not positive", "give a positive number, e.g. lr=0.1")
+    return float(value)
+
+
+def _steps(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GdsweepError("N", f"{value!r} is not a whole number of steps >= 1", "give e.g. N=9")
+    return value
+
+
+def _point(value: Any) -> tuple[float, ...]:
+    values = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if not values or not all(_is_number(v) and math.isfinite(v) for v in values):
+        raise GdsweepError("x0", f"{_show(value)} is not a finite number or list of numbers", "give e.g. x0=4 or x0=[1,2]")
+    return tuple(float(v) for v in values)
+
+
+def _show(value: Any) -> str:
+    return repr(OmegaConf.to_container(value) if isinstance(value, ListConfig) else value)

@@ -1,0 +1,114 @@
+"""Regime labels: converging (monotone or zigzag), oscillating (period p) or diverging.
+
+The rules read a whole trajectory at once, one column per learning rate (README, "Regimes"):
+
+1. a non-finite cost or iterate                                   -> diverging
+2. final gradient norm <= grad_tol                                -> converging, converged
+3. x_k = x_(k-p) over the last 2p steps for the smallest p >= 2   -> oscillating, period p
+4. cost rises at every step of the tail (last half) and overall   -> diverging
+5. cost falls at every step of the tail and overall, or x is stuck -> converging
+6. anything else: bounded, no net progress, no cycle found        -> oscillating, period 0
+
+The path of a converging run is zigzag when most consecutive steps point in opposite
+directions, else monotone. `rate` is the geometric factor by which the cost changes per step
+over the tail, measured on |c_(k+1) - c_k| so that it needs no known minimum value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gdsweep.spec import Tolerances
+
+CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
+MONOTONE, ZIGZAG = "monotone", "zigzag"
+
+
+@dataclass(frozen=True)
+class Regimes:
+    """One entry per learning rate."""
+
+    regime: list[str]
+    path: list[str | None]  # None unless converging
+    converged: list[bool]
+    period: list[int]  # 0 unless a cycle was found
+    rate: list[float]  # nan when fewer than two cost changes were seen
+
+
+def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances) -> Regimes:
+    """Label every column of a trajectory: cost (N+1, B), x (N+1, B, D), grad_norm (N+1, B)."""
+    cost, x, grad_norm = cost.double().cpu(), x.double().cpu(), grad_norm.double().cpu()
+    n = cost.shape[0] - 1
+    finite = cost.isfinite().all(0) & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0)
+    converged = finite & (grad_norm[-1] <= tol.grad_tol)
+
+    step = torch.nan_to_num(x[1:] - x[:-1])  # (N, B, D)
+    step_norm = torch.linalg.vector_norm(step, dim=-1)
+    change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
+
+    period = _cycle_period(x, step_norm, tol) * (finite & ~converged)
+    tail = max(1, n // 2)
+    noise = tol.cost_tol * (1 + cost[:-1].abs()[-tail:])
+    tail_change = change[-tail:]
+    net = cost[-1] - cost[-1 - tail] if n else torch.zeros_like(cost[0])
+    stuck = step_norm[-tail:].amax(0) == 0 if n else torch.ones_like(finite)
+    rising = (tail_change >= -noise).all(0) & (net > 0)
+    falling = ((tail_change <= noise).all(0) & (net < 0)) | stuck
+
+    diverging = ~finite | ((period == 0) & ~converged & rising)
+    converging = finite & ~diverging & (converged | ((period == 0) & falling))
+    zigzag = _mostly_reversing(step)
+    rate = _rate(change, step_norm)
+
+    regime, path = [], []
+    for b in range(cost.shape[1]):
+        label = DIVERGING if diverging[b] else CONVERGING if converging[b] else OSCILLATING
+        regime.append(label)
+        path.append((ZIGZAG if zigzag[b] else MONOTONE) if label == CONVERGING else None)
+    return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
+
+
+def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
+    """Smallest p >= 2 with x_k = x_(k-p) (relative to the step size) over the last 2p steps."""
+    n = x.shape[0] - 1
+    period = torch.zeros(x.shape[1], dtype=torch.long)
+    for p in range(2, tol.max_period + 1):
+        pairs = min(n - p + 1, 2 * p)
+        if pairs < 1:
+            break
+        gap = torch.linalg.vector_norm(x[n - pairs + 1 :] - x[n - pairs + 1 - p : n + 1 - p], dim=-1).amax(0)
+        scale = step_norm[n - pairs + 1 - p :].amax(0)
+        found = (period == 0) & (scale > 0) & (gap <= tol.cycle_tol * scale)
+        period[found] = p
+    return period
+
+
+def _mostly_reversing(step: Tensor) -> Tensor:
+    """True where most pairs of consecutive non-zero steps point in opposite directions."""
+    dot = (step[1:] * step[:-1]).sum(-1)
+    return (dot < 0).sum(0) > (dot > 0).sum(0)
+
+
+def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
+    """Per-step factor of |cost change| between the last two windows of m steps.
+
+    The windows end at the last step that changed the cost, so a run that reached its
+    floating-point floor early is measured where it still moved. m is a multiple of 4 when
+    the run is long enough, so 2- and 4-cycles in the cost average out.
+    """
+    n, batch = change.shape
+    size = change.abs()
+    k = torch.arange(1, n + 1).unsqueeze(-1)
+    end = (k * (size > 0)).amax(0) if n else torch.zeros(batch, dtype=torch.long)
+    m = torch.where(end >= 8, 4 * (end // 8), end // 2).clamp(min=1)
+    index = k - 1
+    late = ((index >= end - m) & (index < end)) * size
+    early = ((index >= end - 2 * m) & (index < end - m)) * size
+    rate = (late.sum(0) / early.sum(0)) ** (1.0 / m)
+    moving = step_norm.amax(0) > 0 if n else torch.zeros(batch, dtype=torch.bool)
+    rate = torch.where(end == 0, torch.where(moving, 1.0, 0.0), rate)
+    rate = torch.where((end == 1) & (n >= 2), 0.0, rate)
+    return torch.where((end == 1) & (n < 2), float("nan"), rate)

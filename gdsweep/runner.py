@@ -1,0 +1,132 @@
+"""One job: validated config -> objective on a device -> descent -> regime labels -> MLflow.
+
+The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, tests through
+`execute` with a composed config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import gdsweep
+from gdsweep import devices, functions, tracking
+from gdsweep.config import validate
+from gdsweep.descent import descend
+from gdsweep.errors import GdsweepError
+from gdsweep.regimes import CONVERGING, OSCILLATING, classify
+from gdsweep.table import Row, describe, format_table
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished job reports back."""
+
+    run_id: str
+    uri: str
+    row: Row
+
+
+def execute(
+    cfg: DictConfig,
+    overrides: list[str] = [],
+    hydra_dir: Path | None = None,
+    sweep: tracking.Sweep | None = None,
+) -> Outcome:
+    """Run one job and log it; a bad value raises GdsweepError before any run is left open.
+
+    hydra_dir is the job's `.hydra` folder (logged as artifacts); sweep is the parent run of a
+    --multirun, or None for a plain run. Inside a sweep a bad value still gets a FAILED child
+    run, so the sweep records it.
+    """
+    name = cfg.tracking.run_name or ",".join(overrides) or "defaults"
+    params = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        spec = validate(cfg)
+        function = functions.build(spec.function, dim=len(spec.x0))
+        device = devices.resolve(spec.device)
+    except GdsweepError as err:
+        if sweep:
+            run_id = tracking.start_run(sweep.store, name, {}, sweep.parent_run_id)
+            tracking.log_run(sweep.store, run_id, params=params)
+            tracking.fail_run(sweep.store, run_id, err)
+        raise
+    store = sweep.store if sweep else tracking.open_store(
+        tracking.resolve_uri(cfg.tracking.uri, cfg.outputs_dir), cfg.tracking.experiment, cfg.outputs_dir
+    )
+    dtype = DTYPES[spec.dtype]
+    tags = {"gdsweep.version": gdsweep.__version__, "torch.version": torch.__version__, "device": str(device)}
+    with tracking.tracked_run(store, name, tags, sweep.parent_run_id if sweep else None) as run_id:
+        trajectory = descend(
+            function.f,
+            torch.tensor(spec.x0, dtype=dtype, device=device),
+            torch.tensor([spec.lr], dtype=dtype, device=device),
+            spec.N,
+        )
+        labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
+        cost = trajectory.cost[:, 0].cpu().double()
+        series = {"cost": cost.tolist(), "grad_norm": trajectory.grad_norm[:, 0].cpu().double().tolist()}
+        if len(spec.x0) == 1:
+            series["x"] = trajectory.x[:, 0, 0].cpu().double().tolist()
+        regime, path, converged, period = labels.regime[0], labels.path[0], labels.converged[0], labels.period[0]
+        result_tags = {"regime": regime, "converged": str(converged).lower()}
+        if regime == CONVERGING:
+            result_tags["path"] = path
+        if regime == OSCILLATING:
+            result_tags["period"] = str(period)
+        blown = (~cost.isfinite()).nonzero()
+        if len(blown):
+            result_tags["nonfinite_from_step"] = str(int(blown[0]))
+        tracking.log_run(
+            store,
+            run_id,
+            params=params,
+            tags=result_tags,
+            metrics={"final_cost": series["cost"][-1], "rate": labels.rate[0]},
+            series=series,
+        )
+        tracking.log_texts(
+            store,
+            run_id,
+            {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True), "overrides.yaml": OmegaConf.to_yaml(list(overrides))},
+        )
+        if hydra_dir is not None:
+            tracking.log_dir(store, run_id, hydra_dir, "hydra")
+    final = series["cost"][-1]
+    return Outcome(run_id, store.uri, Row(spec.lr, regime, final, describe(path, period, converged)))
+
+
+def run_job(cfg: DictConfig) -> None:
+    """The Hydra task: run this job, inside the sweep when launched by --multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra = HydraConfig.get()
+    multirun = hydra.mode == RunMode.MULTIRUN
+    sweep = tracking.Sweep.load(Path(hydra.sweep.dir)) if multirun else None
+    hydra_dir = Path(hydra.runtime.output_dir) / hydra.output_subdir if hydra.output_subdir else None
+    outcome = execute(cfg, list(hydra.overrides.task), hydra_dir, sweep)
+    if multirun:
+        print(f"[job {hydra.job.num}] {outcome.row.lr:g}: {outcome.row.regime} ({outcome.row.detail or '-'})", flush=True)
+    else:
+        print(format_table([outcome.row]))
+        print(f"MLflow run {outcome.run_id}; to browse: {tracking.ui_command(outcome.uri)}")
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values. The `hydra` node is not a parameter."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if key == "hydra" and not prefix:
+            continue
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

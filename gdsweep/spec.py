@@ -1,0 +1,33 @@
+"""Validated run settings as plain dataclasses: what the config means once checked.
+
+No torch, Hydra or MLflow here, so the schema, the validator and the classifier can share
+these types without paying for each other's imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Tolerances:
+    """The thresholds the regime labels use (README, "Regimes")."""
+
+    grad_tol: float = 1e-6  # converged: final gradient norm at most this
+    cost_tol: float = 1e-6  # rounding noise allowed per step in "cost keeps falling/rising", relative to 1+|cost|
+    cycle_tol: float = 1e-4  # a p-cycle: |x_k - x_(k-p)| at most this times the largest step in the window
+    max_period: int = 16  # longest cycle looked for
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One job's settings, checked and converted: every field is ready to use."""
+
+    function: dict[str, Any]
+    x0: tuple[float, ...]
+    lr: float
+    N: int
+    device: str
+    dtype: str
+    tolerances: Tolerances = field(default_factory=Tolerances)

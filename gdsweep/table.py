@@ -1,0 +1,42 @@
+"""The short terminal table printed after a run or a sweep: lr, regime, final cost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One run as the table shows it."""
+
+    lr: float
+    regime: str
+    final_cost: float | None = None  # None when the cost left the floating-point range
+    detail: str = ""  # path / period / error
+
+
+def format_table(rows: list[Row]) -> str:
+    """Rows sorted by lr, columns aligned."""
+    header = ("lr", "regime", "final cost", "detail")
+    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), r.detail) for r in sorted(rows, key=_lr_key)]
+    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *body]]
+    return "\n".join(lines)
+
+
+def describe(path: str | None, period: int, converged: bool) -> str:
+    """The detail column: how a run converged, or the period of its cycle."""
+    if path:
+        return f"{path}, converged" if converged else path
+    if period:
+        return f"period {period}"
+    return ""
+
+
+def _cost(value: float | None) -> str:
+    return "inf" if value is None or not math.isfinite(value) else f"{value:.6g}"
+
+
+def _lr_key(row: Row) -> float:
+    return row.lr if math.isfinite(row.lr) else math.inf

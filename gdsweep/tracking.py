@@ -1,0 +1,205 @@
+"""Everything gdsweep says to MLflow goes through this module.
+
+Layout: one experiment per study; a single run is a plain run; a --multirun is one parent run
+(created by the launching process) with one nested child run per job. Per-step series go in
+with MLflow's batch API, at most 1000 entities a call, never one call per step. SQLite writers
+retry while another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+EMBEDDED_DB = "mlflow.db"
+SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
+PARENT_TAG = "mlflow.parentRunId"
+BATCH_LIMIT = 1000  # MLflow's cap on metrics + params + tags in one log_batch call
+PARAMS_LIMIT = TAGS_LIMIT = 100
+LOCK_RETRIES = 12
+
+
+@dataclass(frozen=True)
+class Store:
+    """A tracking store and the experiment the runs go to."""
+
+    uri: str
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri)
+
+
+def resolve_uri(configured: str | None, outputs_dir: str | os.PathLike) -> str:
+    """tracking.uri if set, else $MLFLOW_TRACKING_URI, else the embedded SQLite store."""
+    if configured:
+        return configured
+    return os.environ.get("MLFLOW_TRACKING_URI") or embedded_uri(outputs_dir)
+
+
+def embedded_uri(outputs_dir: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(outputs_dir).resolve() / EMBEDDED_DB}"
+
+
+def ui_command(uri: str) -> str:
+    """The command (or address) that opens this store in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser (the tracking server is already running)"
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.is_relative_to(Path.cwd()):
+            uri = f"sqlite:///{path.relative_to(Path.cwd())}"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Store:
+    """Connect, creating the database schema and the experiment if they do not exist yet.
+
+    Call this once in the launching process: several processes creating an SQLite schema at
+    once corrupt it. In the embedded store the experiment's artifacts go under outputs_dir.
+    """
+    if uri == embedded_uri(outputs_dir):
+        Path(outputs_dir).mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    found = _retry(client.get_experiment_by_name, experiment)
+    if found is None:
+        location = None
+        if uri == embedded_uri(outputs_dir):
+            location = (Path(outputs_dir).resolve() / "artifacts" / experiment).as_uri()
+        try:
+            return Store(uri, _retry(client.create_experiment, experiment, artifact_location=location))
+        except MlflowException as err:  # another process created it first
+            found = _retry(client.get_experiment_by_name, experiment)
+            if found is None:
+                raise err
+    return Store(uri, found.experiment_id)
+
+
+def start_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> str:
+    """Create a RUNNING run (nested under parent_run_id when given) and return its id."""
+    tags = {**tags, "mlflow.runName": name}
+    if parent_run_id:
+        tags[PARENT_TAG] = parent_run_id
+    return _retry(store.client.create_run, store.experiment_id, run_name=name, tags=tags).info.run_id
+
+
+def end_run(store: Store, run_id: str, status: str = "FINISHED") -> None:
+    _retry(store.client.set_terminated, run_id, status)
+
+
+@contextmanager
+def tracked_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> Iterator[str]:
+    """A run that always ends: FINISHED, FAILED (error tagged) on an exception, KILLED on Ctrl-C."""
+    run_id = start_run(store, name, tags, parent_run_id)
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        end_run(store, run_id, "KILLED")
+        raise
+    except BaseException as err:
+        fail_run(store, run_id, err)
+        raise
+    end_run(store, run_id)
+
+
+def fail_run(store: Store, run_id: str, error: BaseException) -> None:
+    """End a run FAILED, with the error's one-line message as tag `error`."""
+    _retry(store.client.set_tag, run_id, "error", str(error)[:5000] or type(error).__name__)
+    end_run(store, run_id, "FAILED")
+
+
+def log_run(
+    store: Store,
+    run_id: str,
+    params: Mapping[str, object] = {},
+    tags: Mapping[str, str] = {},
+    metrics: Mapping[str, float] = {},
+    series: Mapping[str, Sequence[float]] = {},
+) -> None:
+    """Log params, tags, summary metrics and per-step series (step = index) in few batch calls.
+
+    Non-finite values are left out: a diverging run keeps its finite steps.
+    """
+    stamp = int(time.time() * 1000)
+    points = [Metric(key, value, stamp, 0) for key, value in metrics.items() if math.isfinite(value)]
+    for key, values in series.items():
+        points += [Metric(key, value, stamp, step) for step, value in enumerate(values) if math.isfinite(value)]
+    param_list = [Param(key, str(value)) for key, value in params.items()]
+    tag_list = [RunTag(key, str(value)) for key, value in tags.items()]
+    client = store.client
+    while param_list or tag_list or points:
+        batch_params, param_list = param_list[:PARAMS_LIMIT], param_list[PARAMS_LIMIT:]
+        batch_tags, tag_list = tag_list[:TAGS_LIMIT], tag_list[TAGS_LIMIT:]
+        room = BATCH_LIMIT - len(batch_params) - len(batch_tags)
+        batch_points, points = points[:room], points[room:]
+        _retry(client.log_batch, run_id, metrics=batch_points, params=batch_params, tags=batch_tags)
+
+
+def log_texts(store: Store, run_id: str, files: Mapping[str, str]) -> None:
+    """Small text artifacts, e.g. the resolved config, by artifact path."""
+    for path, text in files.items():
+        _retry(store.client.log_text, run_id, text, path)
+
+
+def log_dir(store: Store, run_id: str, directory: Path, artifact_path: str) -> None:
+    if directory.is_dir():
+        _retry(store.client.log_artifacts, run_id, str(directory), artifact_path)
+
+
+def child_runs(store: Store, parent_run_id: str) -> list[Run]:
+    """Every run nested under a parent, whatever its status."""
+    query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    runs, token = [], None
+    while True:
+        page = _retry(store.client.search_runs, [store.experiment_id], query, max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def run_status(store: Store, run_id: str) -> str:
+    return _retry(store.client.get_run, run_id).info.status
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What the launching process hands to the jobs of a --multirun, via a file in the sweep dir."""
+
+    store: Store
+    parent_run_id: str
+
+    def save(self, sweep_dir: Path) -> None:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        data = {**asdict(self.store), "parent_run_id": self.parent_run_id}
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(data, indent=2))
+
+    @staticmethod
+    def load(sweep_dir: Path) -> Sweep | None:
+        path = sweep_dir / SWEEP_FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return Sweep(Store(data["uri"], data["experiment_id"]), data["parent_run_id"])
+
+
+def _retry(call, *args, **kwargs):
+    """Call an MLflow client method, waiting out SQLite's `database is locked`."""
+    for attempt in range(LOCK_RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MlflowException or the SQLAlchemy error it did not wrap
+            if "database is locked" not in str(err) or attempt == LOCK_RETRIES - 1:
+                raise
+            time.sleep(min(2.0, 0.02 * 2**attempt))
