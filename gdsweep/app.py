@@ -36,7 +36,33 @@ def _task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    try:
+        _check_function_choice(sys.argv[1:])
+    except GdsweepError as err:
+        sys.exit(err.line())
     _task()
+
+
+def _check_function_choice(arguments: list[str]) -> None:
+    """Name an unknown `function=NAME` in one line, before Hydra answers with its search path."""
+    from importlib.resources import files
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in arguments if a.split("=", 1)[0].lstrip("~+") == "function" and "=" in a]
+    if not overrides:
+        return
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # malformed: Hydra's own message says where
+        return
+    folder = files("gdsweep.conf").joinpath("function")
+    known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    for override in parsed:
+        choices = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        for choice in choices:
+            if choice not in known:
+                raise GdsweepError("function", f"no function named {choice!r}", f"choose one of: {', '.join(known)}")
 
 
 if __name__ == "__main__":

@@ -91,13 +91,10 @@ def execute(
             metrics={"final_cost": series["cost"][-1], "rate": labels.rate[0]},
             series=series,
         )
-        tracking.log_texts(
-            store,
-            run_id,
-            {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True), "overrides.yaml": OmegaConf.to_yaml(list(overrides))},
-        )
-        if hydra_dir is not None:
-            tracking.log_dir(store, run_id, hydra_dir, "hydra")
+        texts = {"config.resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
+        if hydra_dir is None:
+            texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
+        tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
     final = series["cost"][-1]
     return Outcome(run_id, store.uri, Row(spec.lr, regime, final, describe(path, period, converged)))
 

@@ -35,7 +35,9 @@ def describe(path: str | None, period: int, converged: bool) -> str:
 
 
 def _cost(value: float | None) -> str:
-    return "inf" if value is None or not math.isfinite(value) else f"{value:.6g}"
+    if value is None or math.isinf(value):
+        return "inf"
+    return "-" if math.isnan(value) else f"{value:.6g}"
 
 
 def _lr_key(row: Row) -> float:
