@@ -62,7 +62,7 @@ def _check_function_choice(arguments: list[str]) -> None:
         choices = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
         for choice in choices:
             if choice not in known:
-                raise GdsweepError("function", f"no function named {choice!r}", f"choose one of: {', '.join(known)}")
+                raise GdsweepError("function", f"no function named {choice!r}", f"use function=NAME, one of: {', '.join(known)}")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def validate(cfg: DictConfig) -> RunSpec:
         raise GdsweepError("dtype", f"{dtype!r} is not supported", "use dtype=float32 or dtype=float64")
     device = str(cfg.device)
     if not DEVICE.fullmatch(device):
-        raise GdsweepError("device", f"{device!r} is not a device", "use auto, cpu, cuda, cuda:K or mps")
+        raise GdsweepError("device", f"{device!r} is not a device", "use device=auto, cpu, cuda, cuda:K or mps")
     tolerances = OmegaConf.to_object(cfg.regime) if isinstance(cfg.regime, DictConfig) else Tolerances()
     return RunSpec(
         function=OmegaConf.to_container(cfg.function, resolve=True),

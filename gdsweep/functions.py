@@ -39,7 +39,7 @@ def build(config: Mapping[str, Any], dim: int) -> Function:
     name = config.get("name")
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
-        raise GdsweepError("function.name", f"unknown function {name!r}", f"choose one of: {known}")
+        raise GdsweepError("function.name", f"unknown function {name!r}", f"use function=NAME, one of: {known}")
     function = REGISTRY[name](config)
     if function.dim is not None and function.dim != dim:
         raise GdsweepError(

@@ -107,7 +107,7 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
     index = k - 1
     late = ((index >= end - m) & (index < end)) * size
     early = ((index >= end - 2 * m) & (index < end - m)) * size
-    rate = (late.sum(0) / early.sum(0)) ** (1.0 / m)
+    rate = (late.sum(0) / early.sum(0)) ** (1.0 / m.double())
     moving = step_norm.amax(0) > 0 if n else torch.zeros(batch, dtype=torch.bool)
     rate = torch.where(end == 0, torch.where(moving, 1.0, 0.0), rate)
     rate = torch.where((end == 1) & (n >= 2), 0.0, rate)

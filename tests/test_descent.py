@@ -1,0 +1,43 @@
+"""The descent core: batched over learning rates, the forward recomputed each step."""
+
+import torch
+
+from gdsweep.descent import descend
+from gdsweep.functions import coordinate_sum
+
+quadratic = lambda x: coordinate_sum(x**2)  # noqa: E731
+
+
+def test_a_batch_of_lrs_equals_one_run_per_lr():
+    lrs = torch.tensor([0.01, 0.1, 0.75, 1.0, 1.1], dtype=torch.float64)
+    batched = descend(quadratic, torch.tensor([4.0], dtype=torch.float64), lrs, 30)
+    for b, lr in enumerate(lrs):
+        alone = descend(quadratic, torch.tensor([4.0], dtype=torch.float64), lr.reshape(1), 30)
+        assert torch.equal(batched.x[:, b], alone.x[:, 0])
+        assert torch.equal(batched.cost[:, b], alone.cost[:, 0])
+
+
+def test_every_series_has_n_plus_one_points_starting_at_x0():
+    t = descend(quadratic, torch.tensor([4.0, -2.0]), torch.tensor([0.1, 0.2, 0.3]), 7)
+    assert t.x.shape == (8, 3, 2) and t.cost.shape == (8, 3) and t.grad_norm.shape == (8, 3)
+    assert torch.equal(t.x[0], torch.tensor([[4.0, -2.0]] * 3))
+    assert torch.allclose(t.cost[0], torch.tensor(20.0))
+
+
+def test_gradient_is_taken_at_the_current_iterate_every_step():
+    # x_k = 4 (1 - 2 lr)^k exactly when each step reads grad f(x_k) = 2 x_k, not a stale graph
+    t = descend(quadratic, torch.tensor([4.0], dtype=torch.float64), torch.tensor([0.3], dtype=torch.float64), 12)
+    expected_x = torch.tensor([4 * 0.4**k for k in range(13)], dtype=torch.float64)
+    torch.testing.assert_close(t.x[:, 0, 0], expected_x)
+    torch.testing.assert_close(t.grad_norm[:, 0], 2 * expected_x.abs())
+
+
+def test_n_d_gradient_norm_and_step():
+    t = descend(quadratic, torch.tensor([3.0, 4.0], dtype=torch.float64), torch.tensor([0.25], dtype=torch.float64), 1)
+    torch.testing.assert_close(t.grad_norm[0, 0], torch.tensor(10.0, dtype=torch.float64))
+    torch.testing.assert_close(t.x[1, 0], torch.tensor([1.5, 2.0], dtype=torch.float64))
+
+
+def test_divergence_to_inf_is_a_result_not_a_crash():
+    t = descend(quadratic, torch.tensor([4.0]), torch.tensor([1.1, 0.1]), 1000)
+    assert not torch.isfinite(t.cost[-1, 0]) and torch.isfinite(t.cost[:, 1]).all()

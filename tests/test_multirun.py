@@ -1,0 +1,50 @@
+"""A real `python -m gdsweep ... --multirun` in a subprocess: one parent run, nested children."""
+
+import pytest
+
+from tests.conftest import all_runs, embedded_client
+
+LRS = ["0.01", "0.1", "1.0", "1.1"]
+EXPECTED = {"0.01": "converging", "0.1": "converging", "1.0": "oscillating", "1.1": "diverging"}
+
+
+def check_sweep(client, lrs, steps):
+    runs = all_runs(client)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == len(lrs) + 1 and len(children) == len(lrs)
+    assert parent.info.status == "FINISHED" and all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.data.params["lr"] for c in children) == sorted(lrs)
+    for child in children:
+        for key in ("cost", "grad_norm", "x"):
+            points = client.get_metric_history(child.info.run_id, key)
+            finite_steps = steps + 1 if child.data.tags["regime"] != "diverging" else len(points)
+            assert sorted(p.step for p in points) == list(range(finite_steps)), key
+        assert "hydra/config.yaml" in {a.path for a in client.list_artifacts(child.info.run_id, "hydra")}
+        assert "hydra/overrides.yaml" in {a.path for a in client.list_artifacts(child.info.run_id, "hydra")}
+    return parent, children
+
+
+def test_multirun_creates_one_parent_with_a_child_per_lr(cli, tmp_path):
+    result = cli(f"lr={','.join(LRS)}", "N=30", "--multirun")
+    assert result.returncode == 0, result.stderr
+    parent, children = check_sweep(embedded_client(tmp_path), LRS, 30)
+    assert parent.info.run_name == f"sweep lr={','.join(LRS)} N=30"
+    for child in children:
+        assert child.data.tags["regime"] == EXPECTED[child.data.params["lr"]]
+        assert child.data.params["N"] == "30"
+    table = result.stdout[result.stdout.index("lr  ") :]
+    for lr, regime in [("0.01", "converging"), ("1 ", "oscillating"), ("1.1", "diverging")]:
+        assert any(line.startswith(lr) and regime in line for line in table.splitlines())
+    assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in result.stdout
+
+
+@pytest.mark.parametrize("jobs", [4])
+def test_joblib_multirun_on_a_fresh_store_loses_nothing(cli, tmp_path, jobs):
+    lrs = ["0.01", "0.05", "0.1", "0.3", "0.6", "0.9", "1.0", "1.2"]
+    assert not (tmp_path / "outputs").exists()
+    result = cli(f"lr={','.join(lrs)}", "N=200", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "--multirun")
+    assert result.returncode == 0, result.stderr
+    check_sweep(embedded_client(tmp_path), lrs, 200)
