@@ -48,20 +48,20 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
     x = x0.detach().to(lr.dtype).expand(batch, x0.shape[-1]).clone().requires_grad_(True)
     lr_column = lr.unsqueeze(-1)
     no_grad = torch.no_grad()
-    seed = None
+    seed = None  # d(sum of costs)/d(cost); with one lr torch makes it, skipping the shape checks
     xs, costs, grads = [], [], []
     for k in range(steps + 1):
         cost = f(x)
-        if seed is None:
+        if seed is None and batch > 1:
             seed = torch.ones_like(cost)
         cost.backward(seed)
         grad = x.grad
         x.grad = None  # zero the grad (set_to_none, as optimizer.zero_grad does)
         costs.append(cost.detach())
         grads.append(grad)  # a fresh tensor every step: no copy needed
-        xs.append(x.detach().clone())
-        if k < steps:
-            with no_grad:
+        with no_grad:
+            xs.append(x.clone())
+            if k < steps:
                 x.sub_(lr_column * grad)
     return Trajectory(
         lr=lr,

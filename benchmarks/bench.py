@@ -1,0 +1,126 @@
+"""gdsweep's speed, as ratios against references measured in the same run (not a test).
+
+    python benchmarks/bench.py            # about three minutes on 2 cores
+
+(a) descent loop time per step vs the article's raw torch loop        goal <= 1.15x
+(b) MLflow logging cost per metric point                               goal <= 0.2 ms
+(c) `lr=0.01,0.1,1.0 N=1000 --multirun` wall time vs the naive script  goal >= 4x faster
+    and the marginal cost of one more step, logging included           goal >= 15x lower
+(d) per-job overhead of a multirun                                     goal <= 0.1 s
+(e) `python -m gdsweep --help` wall time                               goal <= 1 s
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+ENV = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def article_loop(steps: int, lr: float = 0.01) -> list:
+    """The seed article's loop, as published."""
+    x = torch.tensor(4.0, requires_grad=True)
+    y_fn = lambda x: x**2  # noqa: E731
+    y = y_fn(x)
+    cost_value = []
+    for _ in range(steps):
+        y.backward(retain_graph=True)
+        grad = x.grad.data
+        x.data = x.data - lr * grad
+        x.grad.data.zero_()
+        cost_value.append(y_fn(x.data))
+    return cost_value
+
+
+def descent_ratio(steps: int = 3000, repeats: int = 9) -> None:
+    from gdsweep.descent import descend
+    from gdsweep.functions import coordinate_sum
+
+    f = lambda x: coordinate_sum(x**2)  # noqa: E731
+    ours, theirs = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine speed hits both
+        start = time.perf_counter()
+        article_loop(steps)
+        theirs.append((time.perf_counter() - start) / steps)
+        start = time.perf_counter()
+        descend(f, torch.tensor([4.0]), torch.tensor([0.01]), steps)
+        ours.append((time.perf_counter() - start) / (steps + 1))
+    a, b = statistics.median(theirs), statistics.median(ours)
+    print(f"(a) descent step: {b * 1e6:.1f} us vs article loop {a * 1e6:.1f} us -> {b / a:.2f}x (goal <= 1.15x)")
+
+
+def logging_cost(steps: int = 2000) -> None:
+    from gdsweep import tracking
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = tracking.open_store(tracking.embedded_uri(folder), "bench", folder)
+        series = {key: [float(i) for i in range(steps + 1)] for key in ("cost", "grad_norm", "x")}
+        costs = []
+        for _ in range(3):
+            run_id = tracking.start_run(store, "bench", {})
+            start = time.perf_counter()
+            tracking.log_run(store, run_id, series=series)
+            costs.append((time.perf_counter() - start) / (3 * (steps + 1)))
+    print(f"(b) MLflow logging: {statistics.median(costs) * 1e3:.3f} ms per metric point (goal <= 0.2 ms)")
+
+
+def wall(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def gdsweep(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gdsweep", *args]
+
+
+def naive(*args: str) -> list[str]:
+    return [sys.executable, str(HERE / "naive_sweep.py"), *args]
+
+
+def sweeps(folder: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    naive_uri = f"uri=sqlite:///{folder / 'naive.db'}"
+    MlflowClient(f"sqlite:///{folder / 'naive.db'}").search_experiments()  # an existing store, as MLflow makes it
+    wall(gdsweep("N=1"), folder)  # an existing embedded store
+    lrs = "lr=0.01,0.1,1.0"
+    ours = {n: wall(gdsweep(lrs, f"N={n}", "--multirun"), folder) for n in (200, 1000)}
+    theirs = {n: wall(naive(lrs, f"N={n}", naive_uri, "--multirun"), folder) for n in (200, 1000)}
+    print(
+        f"(c) sweep {lrs} N=1000: gdsweep {ours[1000]:.1f} s vs naive {theirs[1000]:.1f} s"
+        f" -> {theirs[1000] / ours[1000]:.1f}x faster (goal >= 4x)"
+    )
+    step_ours = (ours[1000] - ours[200]) / (3 * 800)
+    step_theirs = (theirs[1000] - theirs[200]) / (3 * 800)
+    print(
+        f"    one more step, logging included: gdsweep {step_ours * 1e3:.3f} ms vs naive {step_theirs * 1e3:.2f} ms"
+        f" -> {step_theirs / step_ours:.0f}x lower (goal >= 15x)"
+    )
+    one, many = (wall(gdsweep(f"lr=range(1,{n + 1})", "N=1", "--multirun"), folder) for n in (1, 11))
+    bare_one, bare_many = (wall(naive(f"lr=range(1,{n + 1})", "N=0", naive_uri, "--multirun"), folder) for n in (1, 11))
+    per_job, hydra_floor = (many - one) / 10, (bare_many - bare_one) / 10
+    print(
+        f"(d) multirun per job: {per_job:.3f} s (goal <= 0.1 s); the naive Hydra+MLflow script's: {hydra_floor:.3f} s"
+        f" -> gdsweep adds {per_job - hydra_floor:+.3f} s per job over it"
+    )
+    helps = [wall(gdsweep("--help"), folder) for _ in range(5)]
+    print(f"(e) python -m gdsweep --help: {statistics.median(helps):.2f} s (goal <= 1 s)")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    print(f"gdsweep benchmark on {os.cpu_count()} cores, torch {torch.__version__}")
+    descent_ratio()
+    logging_cost()
+    with tempfile.TemporaryDirectory() as folder:
+        sweeps(Path(folder))
