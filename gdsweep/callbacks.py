@@ -71,6 +71,7 @@ def _row(run: Any) -> "Row":
     except ValueError:
         lr = math.nan
     if run.info.status != "FINISHED":
-        return Row(lr, run.info.status.lower(), math.nan, tags.get("error", ""))
+        return Row(lr, run.info.status.lower(), math.nan, math.nan, tags.get("error", ""))
     detail = describe(tags.get("path"), int(tags.get("period", 0)), tags.get("converged") == "true")
-    return Row(lr, tags.get("regime", "?"), run.data.metrics.get("final_cost"), detail)
+    metrics = run.data.metrics
+    return Row(lr, tags.get("regime", "?"), metrics.get("final_cost"), metrics.get("rate"), detail)

@@ -96,7 +96,7 @@ def execute(
             texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
     final = series["cost"][-1]
-    return Outcome(run_id, store.uri, Row(spec.lr, regime, final, describe(path, period, converged)))
+    return Outcome(run_id, store.uri, Row(spec.lr, regime, final, labels.rate[0], describe(path, period, converged)))
 
 
 def run_job(cfg: DictConfig) -> None:
@@ -110,7 +110,8 @@ def run_job(cfg: DictConfig) -> None:
     hydra_dir = Path(hydra.runtime.output_dir) / hydra.output_subdir if hydra.output_subdir else None
     outcome = execute(cfg, list(hydra.overrides.task), hydra_dir, sweep)
     if multirun:
-        print(f"[job {hydra.job.num}] {outcome.row.lr:g}: {outcome.row.regime} ({outcome.row.detail or '-'})", flush=True)
+        detail = f" ({outcome.row.detail})" if outcome.row.detail else ""
+        print(f"[job {hydra.job.num}] lr={outcome.row.lr:g}: {outcome.row.regime}{detail}", flush=True)
     else:
         print(format_table([outcome.row]))
         print(f"MLflow run {outcome.run_id}; to browse: {tracking.ui_command(outcome.uri)}")

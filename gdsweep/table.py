@@ -13,13 +13,16 @@ class Row:
     lr: float
     regime: str
     final_cost: float | None = None  # None when the cost left the floating-point range
+    rate: float | None = None  # per-step factor of the cost change over the tail
     detail: str = ""  # path / period / error
 
 
 def format_table(rows: list[Row]) -> str:
     """Rows sorted by lr, columns aligned."""
-    header = ("lr", "regime", "final cost", "detail")
-    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), r.detail) for r in sorted(rows, key=_lr_key)]
+    header = ("lr", "regime", "final cost", "rate", "detail")
+    body = [
+        (f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in sorted(rows, key=_lr_key)
+    ]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *body]]
     return "\n".join(lines)
@@ -38,6 +41,10 @@ def _cost(value: float | None) -> str:
     if value is None or math.isinf(value):
         return "inf"
     return "-" if math.isnan(value) else f"{value:.6g}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.4g}"
 
 
 def _lr_key(row: Row) -> float:
