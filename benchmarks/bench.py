@@ -22,23 +22,10 @@ from pathlib import Path
 
 import torch
 
+from gdsweep.article import article_loop
+
 HERE = Path(__file__).resolve().parent
 ENV = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-
-
-def article_loop(steps: int, lr: float = 0.01) -> list:
-    """The seed article's loop, as published."""
-    x = torch.tensor(4.0, requires_grad=True)
-    y_fn = lambda x: x**2  # noqa: E731
-    y = y_fn(x)
-    cost_value = []
-    for _ in range(steps):
-        y.backward(retain_graph=True)
-        grad = x.grad.data
-        x.data = x.data - lr * grad
-        x.grad.data.zero_()
-        cost_value.append(y_fn(x.data))
-    return cost_value
 
 
 def descent_ratio(steps: int = 3000, repeats: int = 9) -> None:
@@ -49,7 +36,7 @@ def descent_ratio(steps: int = 3000, repeats: int = 9) -> None:
     ours, theirs = [], []
     for _ in range(repeats):  # interleaved, so drift in machine speed hits both
         start = time.perf_counter()
-        article_loop(steps)
+        article_loop(steps, lr=0.01)
         theirs.append((time.perf_counter() - start) / steps)
         start = time.perf_counter()
         descend(f, torch.tensor([4.0]), torch.tensor([0.01]), steps)

@@ -12,10 +12,13 @@ import atexit
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:
+    from gdsweep.table import Row
 
 
 class SweepTracking(Callback):
@@ -62,7 +65,7 @@ class SweepTracking(Callback):
             tracking.end_run(self._sweep.store, self._sweep.parent_run_id, "FAILED")
 
 
-def _row(run: Any) -> "Row":
+def _row(run: Any) -> Row:
     from gdsweep.table import Row, describe
 
     tags, params = run.data.tags, run.data.params

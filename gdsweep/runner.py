@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -35,7 +35,7 @@ class Outcome:
 
 def execute(
     cfg: DictConfig,
-    overrides: list[str] = [],
+    overrides: Sequence[str] = (),
     hydra_dir: Path | None = None,
     sweep: tracking.Sweep | None = None,
 ) -> Outcome:

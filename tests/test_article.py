@@ -3,23 +3,9 @@
 import torch
 
 from gdsweep import functions
+from gdsweep.article import article_loop
 from gdsweep.config import validate
 from gdsweep.descent import descend
-
-
-def article_loop(N: int = 9, lr: float = 0.1, x0: float = 4.0) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The article's code, verbatim in substance (retain_graph trick included)."""
-    x = torch.tensor(x0, requires_grad=True)
-    y_fn = lambda x: x**2  # noqa: E731
-    y = y_fn(x)
-    cost_value = []
-    for _ in range(N):
-        y.backward(retain_graph=True)
-        grad = x.grad.data
-        x.data = x.data - lr * grad
-        x.grad.data.zero_()
-        cost_value.append(y_fn(x.data))
-    return cost_value, x.data
 
 
 def descend_defaults(make_config):
