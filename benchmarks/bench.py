@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ENV = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
-def descent_ratio(steps: int = 3000, repeats: int = 9) -> None:
+def descent_ratio(steps: int = 2000, repeats: int = 21) -> None:
     from gdsweep.descent import descend
     from gdsweep.functions import coordinate_sum
 
@@ -41,8 +41,11 @@ def descent_ratio(steps: int = 3000, repeats: int = 9) -> None:
         start = time.perf_counter()
         descend(f, torch.tensor([4.0]), torch.tensor([0.01]), steps)
         ours.append((time.perf_counter() - start) / (steps + 1))
-    a, b = statistics.median(theirs), statistics.median(ours)
-    print(f"(a) descent step: {b * 1e6:.1f} us vs article loop {a * 1e6:.1f} us -> {b / a:.2f}x (goal <= 1.15x)")
+    best, typical = min(ours) / min(theirs), statistics.median(ours) / statistics.median(theirs)
+    print(
+        f"(a) descent step: {min(ours) * 1e6:.1f} us vs article loop {min(theirs) * 1e6:.1f} us (best of {repeats})"
+        f" -> {best:.2f}x, medians {typical:.2f}x (goal <= 1.15x)"
+    )
 
 
 def logging_cost(steps: int = 2000) -> None:

@@ -6,6 +6,7 @@ The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -16,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 import gdsweep
 from gdsweep import devices, functions, tracking
 from gdsweep.config import validate
-from gdsweep.descent import descend
+from gdsweep.descent import Trajectory, descend
 from gdsweep.errors import GdsweepError
-from gdsweep.regimes import CONVERGING, OSCILLATING, classify
+from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.table import Row, describe, format_table
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -63,40 +64,46 @@ def execute(
     dtype = DTYPES[spec.dtype]
     tags = {"gdsweep.version": gdsweep.__version__, "torch.version": torch.__version__, "device": str(device)}
     with tracking.tracked_run(store, name, tags, sweep.parent_run_id if sweep else None) as run_id:
-        trajectory = descend(
-            function.f,
-            torch.tensor(spec.x0, dtype=dtype, device=device),
-            torch.tensor([spec.lr], dtype=dtype, device=device),
-            spec.N,
-        )
+        x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
+        trajectory = descend(function.f, x0, torch.tensor([spec.lr], dtype=dtype, device=device), spec.N)
         labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
-        cost = trajectory.cost[:, 0].cpu().double()
-        series = {"cost": cost.tolist(), "grad_norm": trajectory.grad_norm[:, 0].cpu().double().tolist()}
-        if len(spec.x0) == 1:
-            series["x"] = trajectory.x[:, 0, 0].cpu().double().tolist()
-        regime, path, converged, period = labels.regime[0], labels.path[0], labels.converged[0], labels.period[0]
-        result_tags = {"regime": regime, "converged": str(converged).lower()}
-        if regime == CONVERGING:
-            result_tags["path"] = path
-        if regime == OSCILLATING:
-            result_tags["period"] = str(period)
-        blown = (~cost.isfinite()).nonzero()
-        if len(blown):
-            result_tags["nonfinite_from_step"] = str(int(blown[0]))
+        series = _series(trajectory)
+        final_cost, rate = series["cost"][-1], labels.rate[0]
         tracking.log_run(
             store,
             run_id,
             params=params,
-            tags=result_tags,
-            metrics={"final_cost": series["cost"][-1], "rate": labels.rate[0]},
+            tags=_result_tags(labels, series["cost"]),
+            metrics={"final_cost": final_cost, "rate": rate},
             series=series,
         )
         texts = {"config.resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
         if hydra_dir is None:
             texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
-    final = series["cost"][-1]
-    return Outcome(run_id, store.uri, Row(spec.lr, regime, final, labels.rate[0], describe(path, period, converged)))
+    detail = describe(labels.path[0], labels.period[0], labels.converged[0])
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
+
+
+def _series(trajectory: Trajectory) -> dict[str, list[float]]:
+    """The per-step series of the first (here: only) learning rate; x only in 1-D."""
+    series = {"cost": trajectory.cost[:, 0].tolist(), "grad_norm": trajectory.grad_norm[:, 0].tolist()}
+    if trajectory.x.shape[-1] == 1:
+        series["x"] = trajectory.x[:, 0, 0].tolist()
+    return series
+
+
+def _result_tags(labels: Regimes, cost: list[float]) -> dict[str, str]:
+    """regime and converged always; path on converging runs, period on oscillating ones."""
+    tags = {"regime": labels.regime[0], "converged": str(labels.converged[0]).lower()}
+    if labels.regime[0] == CONVERGING:
+        tags["path"] = labels.path[0]
+    if labels.regime[0] == OSCILLATING:
+        tags["period"] = str(labels.period[0])
+    blown = [step for step, value in enumerate(cost) if not math.isfinite(value)]
+    if blown:
+        tags["nonfinite_from_step"] = str(blown[0])
+    return tags
 
 
 def run_job(cfg: DictConfig) -> None:
