@@ -39,6 +39,7 @@ class GdsweepConfig:
     device: str = MISSING
     dtype: str = MISSING
     outputs_dir: str = "outputs"
+    track_sharpness_every: int = 0
     regime: Tolerances = field(default_factory=Tolerances)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
@@ -63,6 +64,7 @@ def validate(cfg: DictConfig) -> RunSpec:
         device=device,
         dtype=dtype,
         tolerances=tolerances,
+        track_sharpness_every=_every(cfg.track_sharpness_every),
     )
 
 
@@ -85,6 +87,12 @@ def _steps(value: Any) -> int:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GdsweepError("N", f"{value!r} is not a whole number of steps >= 1", "give e.g. N=9")
+    return value
+
+
+def _every(value: Any) -> int:
+    if not isinstance(value, int) or value < 0:
+        raise GdsweepError("track_sharpness_every", f"{value!r} is not a whole number >= 0", "use e.g. track_sharpness_every=10")
     return value
 
 

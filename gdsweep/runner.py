@@ -15,10 +15,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import gdsweep
-from gdsweep import devices, functions, tracking
+from gdsweep import devices, functions, theory, tracking
 from gdsweep.config import validate
 from gdsweep.descent import Trajectory, descend
 from gdsweep.errors import GdsweepError
+from gdsweep.spec import RunSpec
 from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.table import Row, describe, format_table
 
@@ -69,13 +70,14 @@ def execute(
         labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
         series = _series(trajectory)
         final_cost, rate = series["cost"][-1], labels.rate[0]
+        local = _local_model(function, trajectory, labels.regime[0] == CONVERGING, spec)
         tracking.log_run(
             store,
             run_id,
             params=params,
-            tags=_result_tags(labels, series["cost"]),
-            metrics={"final_cost": final_cost, "rate": rate},
-            series=series,
+            tags={**_result_tags(labels, series["cost"]), **local.tags},
+            metrics={"final_cost": final_cost, "rate": rate, **local.metrics},
+            series={**series, **local.series},
         )
         texts = {"config.resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
         if hydra_dir is None:
@@ -83,6 +85,39 @@ def execute(
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
+
+
+@dataclass(frozen=True)
+class _LocalModel:
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    series: dict[str, Any]
+
+
+def _local_model(function: functions.Function, trajectory: Trajectory, converging: bool, spec: RunSpec) -> _LocalModel:
+    """Theory next to the observation: sharpness and critical lr at the known minimiser nearest
+    the end of the run (or, when none is known, at the last iterate of a converging run),
+    distance to that minimiser per step, and λmax along the path when asked."""
+    x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
+    end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
+    series: dict[str, Any] = {}
+    point = x[-1] if converging else None
+    if function.minimizers:
+        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
+        point = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
+        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
+    if spec.track_sharpness_every:
+        steps = list(range(0, trajectory.steps + 1, spec.track_sharpness_every))
+        finite = [k for k in steps if torch.isfinite(x[k]).all()]
+        if finite:
+            series["path_sharpness"] = dict(zip(finite, theory.sharpness_along(function.f, x[finite]).tolist()))
+    if point is None:
+        return _LocalModel({}, {}, series)
+    top = theory.sharpness(function.f, point)
+    metrics = {"sharpness": top} if math.isfinite(top) else {}
+    if math.isfinite(top) and top > 0:
+        metrics["critical_lr"] = 2 / top
+    return _LocalModel({"predicted_regime": theory.predicted_regime(spec.lr, top)}, metrics, series)
 
 
 def _series(trajectory: Trajectory) -> dict[str, list[float]]:

@@ -31,3 +31,4 @@ class RunSpec:
     device: str
     dtype: str
     tolerances: Tolerances = field(default_factory=Tolerances)
+    track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps

@@ -136,16 +136,18 @@ def log_run(
     params: Mapping[str, object] = {},
     tags: Mapping[str, str] = {},
     metrics: Mapping[str, float] = {},
-    series: Mapping[str, Sequence[float]] = {},
+    series: Mapping[str, Sequence[float] | Mapping[int, float]] = {},
 ) -> None:
-    """Log params, tags, summary metrics and per-step series (step = index) in few batch calls.
+    """Log params, tags, summary metrics and per-step series in few batch calls.
 
-    Non-finite values are left out: a diverging run keeps its finite steps.
+    A series is a sequence (step = index) or a mapping step -> value. Non-finite values are
+    left out: a diverging run keeps its finite steps.
     """
     stamp = int(time.time() * 1000)
     points = [Metric(key, value, stamp, 0) for key, value in metrics.items() if math.isfinite(value)]
     for key, values in series.items():
-        points += [Metric(key, value, stamp, step) for step, value in enumerate(values) if math.isfinite(value)]
+        steps = values.items() if isinstance(values, Mapping) else enumerate(values)
+        points += [Metric(key, value, stamp, step) for step, value in steps if math.isfinite(value)]
     param_list = [Param(key, str(value)) for key, value in params.items()]
     tag_list = [RunTag(key, str(value)) for key, value in tags.items()]
     client = store.client
