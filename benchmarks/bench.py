@@ -32,7 +32,7 @@ def descent_ratio(steps: int = 2000, repeats: int = 21) -> None:
     from gdsweep.descent import descend
     from gdsweep.functions import coordinate_sum
 
-    f = lambda x: coordinate_sum(x**2)  # noqa: E731
+    f = lambda x: coordinate_sum(x**2)
     ours, theirs = [], []
     for _ in range(repeats):  # interleaved, so drift in machine speed hits both
         start = time.perf_counter()

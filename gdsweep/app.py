@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from gdsweep import config  # noqa: F401  (registers the schema with Hydra's ConfigStore)
+from gdsweep import config
 from gdsweep.errors import GdsweepError
 
 
@@ -48,21 +48,26 @@ def _check_function_choice(arguments: list[str]) -> None:
     from importlib.resources import files
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
 
     overrides = [a for a in arguments if a.split("=", 1)[0].lstrip("~+") == "function" and "=" in a]
     if not overrides:
         return
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # malformed: Hydra's own message says where
+    except OverrideParseException:  # malformed: Hydra's own message says where
         return
     folder = files("gdsweep.conf").joinpath("function")
     known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     for override in parsed:
-        choices = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        choices = (
+            override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        )
         for choice in choices:
             if choice not in known:
-                raise GdsweepError("function", f"no function named {choice!r}", f"use function=NAME, one of: {', '.join(known)}")
+                raise GdsweepError(
+                    "function", f"no function named {choice!r}", f"use function=NAME, one of: {', '.join(known)}"
+                )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 def article_loop(N: int = 9, lr: float = 0.1, x0: float = 4.0) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Return the costs after steps 1..N and the final x, computed as the article does."""
     x = torch.tensor(x0, requires_grad=True)
-    y_fn = lambda x: x**2  # noqa: E731
+    y_fn = lambda x: x**2
     y = y_fn(x)
     cost_value = []
     for _ in range(N):

@@ -42,7 +42,7 @@ class SweepTracking(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from gdsweep import tracking
-        from gdsweep.table import Row, format_table
+        from gdsweep.table import format_table
 
         sweep, self._sweep = self._sweep, None
         if sweep is None:
@@ -74,7 +74,7 @@ def _row(run: Any) -> Row:
     except ValueError:
         lr = math.nan
     if run.info.status != "FINISHED":
-        return Row(lr, run.info.status.lower(), math.nan, math.nan, tags.get("error", ""))
+        return Row(lr, run.info.status.lower(), math.nan, math.nan, tags.get("error", ""), run.info.run_name)
     detail = describe(tags.get("path"), int(tags.get("period", 0)), tags.get("converged") == "true")
     metrics = run.data.metrics
-    return Row(lr, tags.get("regime", "?"), metrics.get("final_cost"), metrics.get("rate"), detail)
+    return Row(lr, tags.get("regime", "?"), metrics.get("final_cost"), metrics.get("rate"), detail, run.info.run_name)

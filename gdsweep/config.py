@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -25,14 +25,14 @@ DTYPES = ("float32", "float64")
 
 @dataclass
 class TrackingConfig:
-    uri: Optional[str] = None  # unset: $MLFLOW_TRACKING_URI, else sqlite:///<outputs_dir>/mlflow.db
+    uri: str | None = None  # unset: $MLFLOW_TRACKING_URI, else sqlite:///<outputs_dir>/mlflow.db
     experiment: str = "gdsweep"
-    run_name: Optional[str] = None  # unset: the command-line overrides, e.g. "lr=0.1"
+    run_name: str | None = None  # unset: the command-line overrides, e.g. "lr=0.1"
 
 
 @dataclass
 class GdsweepConfig:
-    function: Dict[str, Any] = MISSING
+    function: dict[str, Any] = MISSING
     x0: Any = MISSING
     lr: Any = MISSING
     N: Any = MISSING
@@ -92,14 +92,18 @@ def _steps(value: Any) -> int:
 
 def _every(value: Any) -> int:
     if not isinstance(value, int) or value < 0:
-        raise GdsweepError("track_sharpness_every", f"{value!r} is not a whole number >= 0", "use e.g. track_sharpness_every=10")
+        raise GdsweepError(
+            "track_sharpness_every", f"{value!r} is not a whole number >= 0", "use e.g. track_sharpness_every=10"
+        )
     return value
 
 
 def _point(value: Any) -> tuple[float, ...]:
     values = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
     if not values or not all(_is_number(v) and math.isfinite(v) for v in values):
-        raise GdsweepError("x0", f"{_show(value)} is not a finite number or list of numbers", "give e.g. x0=4 or x0=[1,2]")
+        raise GdsweepError(
+            "x0", f"{_show(value)} is not a finite number or list of numbers", "give e.g. x0=4 or x0=[1,2]"
+        )
     return tuple(float(v) for v in values)
 
 

@@ -21,7 +21,9 @@ def resolve(name: str) -> torch.device:
         index = device.index or 0
         if index >= count:
             raise GdsweepError(
-                "device", f"{name} is not available (this machine has {count} CUDA device(s))", "use device=auto or device=cpu"
+                "device",
+                f"{name} is not available (this machine has {count} CUDA device(s))",
+                "use device=auto or device=cpu",
             )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise GdsweepError("device", "mps is not available on this machine", "use device=auto or device=cpu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -42,12 +42,18 @@ FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
-BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
+BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 KEY = "function.expr"
 HINT = "use numbers, x (x[0], x[1], ... in n-D), + - * / **, parentheses, pi, e and " + ", ".join(FUNCTIONS)
 
-Term = Union[float, Callable[[Tensor], Tensor]]  # a folded constant, or a function of the points
+Term = float | Callable[[Tensor], Tensor]  # a folded constant, or a function of the points
 
 
 def compile_expression(text: object, dim: int) -> Objective:
@@ -88,7 +94,9 @@ class _Compiler:
         if isinstance(node, ast.Subscript):
             return self.component(node)
         if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
-            return self.combine(node, BINARY[type(node.op)], self.term(node.left, depth + 1), self.term(node.right, depth + 1))
+            return self.combine(
+                node, BINARY[type(node.op)], self.term(node.left, depth + 1), self.term(node.right, depth + 1)
+            )
         if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
             return self.combine(node, UNARY[type(node.op)], self.term(node.operand, depth + 1))
         if isinstance(node, ast.Call):

@@ -8,8 +8,9 @@ minimum value. Every f maps points (B, D) to one cost per row, (B,) or (B, 1).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -67,7 +68,7 @@ def _quartic(p: Mapping[str, Any], d: int) -> Function:
 
 def _double_well(p: Mapping[str, Any], d: int) -> Function:
     star = _root(lambda x: 4 * x**3 - 6 * x + 1, lambda x: 12 * x**2 - 6, -1.3)
-    f = lambda x: coordinate_sum(x**4 - 3 * x**2 + x)  # noqa: E731
+    f = lambda x: coordinate_sum(x**4 - 3 * x**2 + x)
     return Function("double_well", "x⁴ − 3x² + x", f, 1, ((star,),), star**4 - 3 * star**2 + star)
 
 
@@ -120,7 +121,7 @@ def _three_hump_camel(p: Mapping[str, Any], d: int) -> Function:
 
 
 def _rastrigin(p: Mapping[str, Any], d: int) -> Function:
-    f = lambda x: (10 + x**2 - 10 * torch.cos(2 * math.pi * x)).sum(-1)  # noqa: E731
+    f = lambda x: (10 + x**2 - 10 * torch.cos(2 * math.pi * x)).sum(-1)
     return Function("rastrigin", "10d + Σ (x_i² − 10 cos 2πx_i)", f, None, ((0.0,) * d,), 0.0)
 
 
@@ -136,7 +137,7 @@ def _ackley(p: Mapping[str, Any], d: int) -> Function:
 
 def _styblinski_tang(p: Mapping[str, Any], d: int) -> Function:
     star = _root(lambda x: 4 * x**3 - 32 * x + 5, lambda x: 12 * x**2 - 32, -2.9)
-    f = lambda x: 0.5 * (x**4 - 16 * x**2 + 5 * x).sum(-1)  # noqa: E731
+    f = lambda x: 0.5 * (x**4 - 16 * x**2 + 5 * x).sum(-1)
     minimum = d * 0.5 * (star**4 - 16 * star**2 + 5 * star)
     return Function("styblinski_tang", "½ Σ (x_i⁴ − 16x_i² + 5x_i)", f, None, ((star,) * d,), minimum)
 

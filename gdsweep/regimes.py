@@ -4,7 +4,8 @@ The rules read a whole trajectory at once, one column per learning rate (README,
 
 1. a non-finite cost or iterate                                   -> diverging
 2. final gradient norm <= grad_tol                                -> converging, converged
-3. x_k = x_(k-p) over the last 2p steps for the smallest p >= 2   -> oscillating, period p
+3. x_k = x_(k-p) over the last 2p steps for the smallest p >= 2,
+   unless the cost still falls measurably at every step           -> oscillating, period p
 4. cost rises at every step of the tail (last half) and overall   -> diverging
 5. cost falls at every step of the tail and overall, or x is stuck -> converging
 6. anything else: bounded, no net progress, no cycle found        -> oscillating, period 0
@@ -58,6 +59,10 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances) -> Reg
     rising = (tail_change >= -noise).all(0) & (net > 0)
     falling = ((tail_change <= noise).all(0) & (net < 0)) | stuck
 
+    # A near-cycle whose cost still falls by more than rounding at every turn is progress (a
+    # zigzag down a narrow valley), not a cycle.
+    progress = falling & (-net > noise.sum(0))
+    period = period * ~progress
     diverging = ~finite | ((period == 0) & ~converged & rising)
     converging = finite & ~diverging & (converged | ((period == 0) & falling))
     zigzag = _mostly_reversing(step)

@@ -7,9 +7,10 @@ The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -19,7 +20,6 @@ from gdsweep import devices, functions, theory, tracking
 from gdsweep.config import validate
 from gdsweep.descent import Trajectory, descend
 from gdsweep.errors import GdsweepError
-from gdsweep.spec import RunSpec
 from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.table import Row, describe, format_table
 
@@ -59,8 +59,12 @@ def execute(
             tracking.log_run(sweep.store, run_id, params=params)
             tracking.fail_run(sweep.store, run_id, err)
         raise
-    store = sweep.store if sweep else tracking.open_store(
-        tracking.resolve_uri(cfg.tracking.uri, cfg.outputs_dir), cfg.tracking.experiment, cfg.outputs_dir
+    store = (
+        sweep.store
+        if sweep
+        else tracking.open_store(
+            tracking.resolve_uri(cfg.tracking.uri, cfg.outputs_dir), cfg.tracking.experiment, cfg.outputs_dir
+        )
     )
     dtype = DTYPES[spec.dtype]
     tags = {"gdsweep.version": gdsweep.__version__, "torch.version": torch.__version__, "device": str(device)}
@@ -70,7 +74,9 @@ def execute(
         labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
         series = _series(trajectory)
         final_cost, rate = series["cost"][-1], labels.rate[0]
-        local = _local_model(function, trajectory, labels.regime[0] == CONVERGING, spec)
+        local = theory.local_model(
+            function, trajectory, labels.regime[0] == CONVERGING, spec.lr, spec.track_sharpness_every
+        )
         tracking.log_run(
             store,
             run_id,
@@ -84,40 +90,7 @@ def execute(
             texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
-
-
-@dataclass(frozen=True)
-class _LocalModel:
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    series: dict[str, Any]
-
-
-def _local_model(function: functions.Function, trajectory: Trajectory, converging: bool, spec: RunSpec) -> _LocalModel:
-    """Theory next to the observation: sharpness and critical lr at the known minimiser nearest
-    the end of the run (or, when none is known, at the last iterate of a converging run),
-    distance to that minimiser per step, and λmax along the path when asked."""
-    x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
-    end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
-    series: dict[str, Any] = {}
-    point = x[-1] if converging else None
-    if function.minimizers:
-        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
-        point = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
-        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
-    if spec.track_sharpness_every:
-        steps = list(range(0, trajectory.steps + 1, spec.track_sharpness_every))
-        finite = [k for k in steps if torch.isfinite(x[k]).all()]
-        if finite:
-            series["path_sharpness"] = dict(zip(finite, theory.sharpness_along(function.f, x[finite]).tolist()))
-    if point is None:
-        return _LocalModel({}, {}, series)
-    top = theory.sharpness(function.f, point)
-    metrics = {"sharpness": top} if math.isfinite(top) else {}
-    if math.isfinite(top) and top > 0:
-        metrics["critical_lr"] = 2 / top
-    return _LocalModel({"predicted_regime": theory.predicted_regime(spec.lr, top)}, metrics, series)
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, name))
 
 
 def _series(trajectory: Trajectory) -> dict[str, list[float]]:

@@ -9,11 +9,14 @@ with power iteration, so it scales past tiny dimensions.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from gdsweep.descent import Objective
+from gdsweep.descent import Objective, Trajectory
+from gdsweep.functions import Function
 
 
 def hessian(f: Objective, point: Tensor) -> Tensor:
@@ -57,3 +60,45 @@ def sharpness_along(f: Objective, points: Tensor, iterations: int = 50) -> Tenso
         norm = torch.linalg.vector_norm(hv, dim=-1, keepdim=True)
         v = torch.where(norm > 0, hv / norm.clamp_min(1e-300), v)
     return top.detach()
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """What a run logs about its local quadratic model."""
+
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    series: dict[str, Any]
+
+
+def local_model(function: Function, trajectory: Trajectory, converging: bool, lr: float, every: int = 0) -> LocalModel:
+    """Theory next to the observation: λmax and the critical lr 2/λmax at the known minimiser
+    nearest the end of the run (or, when none is known, at the last iterate of a converging
+    run), the distance to the nearest minimiser per step, and λmax along the path (metric
+    `sharpness`) every track_sharpness_every steps."""
+    x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
+    end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
+    series: dict[str, Any] = {}
+    point = x[-1] if converging else None
+    if function.minimizers:
+        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
+        point = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
+        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
+    if every:
+        steps = list(range(0, trajectory.steps + 1, every))
+        finite = [k for k in steps if torch.isfinite(x[k]).all()]
+        if finite:
+            series["sharpness"] = dict(zip(finite, sharpness_along(function.f, x[finite]).tolist()))
+    if point is None:
+        return LocalModel({}, {}, series)
+    top = sharpness(function.f, point)
+    metrics = {"lambda_max": top} if math.isfinite(top) else {}
+    if math.isfinite(top) and top > 0:
+        metrics["critical_lr"] = 2 / top
+    tags = {"predicted_regime": predicted_regime(lr, top), "theory_point": _show_point(point, function)}
+    return LocalModel(tags, metrics, series)
+
+
+def _show_point(point: Tensor, function: Function) -> str:
+    where = "minimiser" if function.minimizers else "last iterate"
+    return f"{where} ({', '.join(f'{v:.6g}' for v in point.tolist())})"

@@ -14,11 +14,11 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
@@ -90,10 +90,10 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
             location = (Path(outputs_dir).resolve() / "artifacts" / experiment).as_uri()
         try:
             return Store(uri, _retry(client.create_experiment, experiment, artifact_location=location))
-        except MlflowException as err:  # another process created it first
+        except MlflowException:  # another process created it first
             found = _retry(client.get_experiment_by_name, experiment)
             if found is None:
-                raise err
+                raise
     return Store(uri, found.experiment_id)
 
 

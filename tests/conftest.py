@@ -40,6 +40,7 @@ def cli(tmp_path: Path, monkeypatch):
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
 
     return run

@@ -5,7 +5,7 @@ import torch
 from gdsweep.descent import descend
 from gdsweep.functions import coordinate_sum
 
-quadratic = lambda x: coordinate_sum(x**2)  # noqa: E731
+quadratic = lambda x: coordinate_sum(x**2)
 
 
 def test_a_batch_of_lrs_equals_one_run_per_lr():

@@ -56,7 +56,7 @@ def test_scaled_quadratic_thresholds_scale_with_curvature(a):
 
 def test_ill_conditioned_2d_follows_the_largest_eigenvalue():
     # f = 1/2 (1 x0^2 + 10 x1^2): lambda_max = 10, critical lr = 0.2
-    f = lambda x: 0.5 * coordinate_sum(torch.tensor([1.0, 10.0], dtype=x.dtype) * x**2)  # noqa: E731
+    f = lambda x: 0.5 * coordinate_sum(torch.tensor([1.0, 10.0], dtype=x.dtype) * x**2)
     r = labels(f, [1.0, 1.0], [0.05, 0.19, 0.2, 0.21], 400, torch.float64)
     assert r.regime == ["converging", "converging", "oscillating", "diverging"]
     assert r.period[2] == 2
@@ -82,7 +82,7 @@ def test_non_finite_values_are_labelled_diverging():
 
 def test_period_doubling_on_a_double_well_reports_2_and_4_cycles():
     # GD on x^4 - 3x^2 + x from x0 = 0.5 settles on a 2-cycle at lr = 0.23 and a 4-cycle at 0.27
-    f = lambda x: x**4 - 3 * x**2 + x  # noqa: E731
+    f = lambda x: x**4 - 3 * x**2 + x
     lrs = torch.tensor([0.1, 0.23, 0.27], dtype=torch.float64)
     t = descend(f, torch.tensor([0.5], dtype=torch.float64), lrs, 3000)
     r = classify(t.cost, t.x, t.grad_norm, Tolerances())

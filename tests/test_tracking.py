@@ -1,6 +1,7 @@
 """What a single run leaves in MLflow (a real SQLite store in a temp dir)."""
 
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,7 +25,9 @@ def test_single_run_logs_params_histories_tags_and_config(make_config, tmp_path)
     cost = history(client, outcome.run_id, "cost")
     assert [step for step, _ in cost] == list(range(10))
     assert [v for _, v in cost] == pytest.approx([16 * 0.64**k for k in range(10)], rel=1e-6)
-    assert [v for _, v in history(client, outcome.run_id, "x")] == pytest.approx([4 * 0.8**k for k in range(10)], rel=1e-6)
+    assert [v for _, v in history(client, outcome.run_id, "x")] == pytest.approx(
+        [4 * 0.8**k for k in range(10)], rel=1e-6
+    )
     assert [v for _, v in history(client, outcome.run_id, "grad_norm")] == pytest.approx(
         [8 * 0.8**k for k in range(10)], rel=1e-6
     )
@@ -34,7 +37,7 @@ def test_single_run_logs_params_histories_tags_and_config(make_config, tmp_path)
     assert run.data.metrics["rate"] == pytest.approx(0.64, rel=1e-5)
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "hydra")}
     assert "hydra/config.resolved.yaml" in artifacts
-    logged = yaml.safe_load(open(client.download_artifacts(outcome.run_id, "hydra/config.resolved.yaml")))
+    logged = yaml.safe_load(Path(client.download_artifacts(outcome.run_id, "hydra/config.resolved.yaml")).read_text())
     assert (logged["lr"], logged["N"], logged["x0"], logged["function"]["name"]) == (0.1, 9, 4.0, "quadratic")
 
 
