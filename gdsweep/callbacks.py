@@ -9,16 +9,12 @@ starts, so single runs and `--help` do not pay for it here.
 from __future__ import annotations
 
 import atexit
-import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
-
-if TYPE_CHECKING:
-    from gdsweep.table import Row
 
 
 class SweepTracking(Callback):
@@ -41,17 +37,21 @@ class SweepTracking(Callback):
         print(f"Sweep: MLflow parent run {self._sweep.parent_run_id} in {sweep_dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from gdsweep import tracking
-        from gdsweep.table import format_table
+        from gdsweep import report, tracking
 
         sweep, self._sweep = self._sweep, None
         if sweep is None:
             return
         runs = tracking.child_runs(sweep.store, sweep.parent_run_id)
-        rows = [_row(run) for run in runs]
         failed = [run for run in runs if run.info.status != "FINISHED"]
-        tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
-        print(format_table(rows))
+        try:
+            built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report")
+        finally:
+            tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
+        print(report.render(built.frame, color=sys.stdout.isatty()))
+        for run in failed:
+            print(f"{run.info.run_name}: {run.info.status.lower()}: {run.data.tags.get('error', '')}")
+        print(f"Report: {built.folder} (also on the parent run in MLflow)")
         print(f"MLflow parent run {sweep.parent_run_id}; to browse: {tracking.ui_command(sweep.store.uri)}", flush=True)
         if failed:
             print(f"gdsweep: error: {len(failed)} of {len(runs)} jobs failed (see the lines above)", file=sys.stderr)
@@ -63,18 +63,3 @@ class SweepTracking(Callback):
             from gdsweep import tracking
 
             tracking.end_run(self._sweep.store, self._sweep.parent_run_id, "FAILED")
-
-
-def _row(run: Any) -> Row:
-    from gdsweep.table import Row, describe
-
-    tags, params = run.data.tags, run.data.params
-    try:
-        lr = float(params.get("lr", "nan"))
-    except ValueError:
-        lr = math.nan
-    if run.info.status != "FINISHED":
-        return Row(lr, run.info.status.lower(), math.nan, math.nan, tags.get("error", ""), run.info.run_name)
-    detail = describe(tags.get("path"), int(tags.get("period", 0)), tags.get("converged") == "true")
-    metrics = run.data.metrics
-    return Row(lr, tags.get("regime", "?"), metrics.get("final_cost"), metrics.get("rate"), detail, run.info.run_name)

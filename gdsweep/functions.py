@@ -31,6 +31,22 @@ class Function:
     minimum: float | None = None  # known global minimum value
 
 
+def as_numpy(function: Function) -> tuple[Callable, Callable]:
+    """f and its first partial derivative as numpy functions of points (M, D), in float64: what
+    the plots draw the curve and the slope lines with."""
+
+    def surface(points):
+        with torch.no_grad():
+            return function.f(torch.as_tensor(points, dtype=torch.float64)).reshape(-1).numpy()
+
+    def slope(points):
+        x = torch.as_tensor(points, dtype=torch.float64).clone().requires_grad_(True)
+        function.f(x).sum().backward()
+        return x.grad[:, 0].numpy()
+
+    return surface, slope
+
+
 def coordinate_sum(terms: Tensor) -> Tensor:
     """Sum per-coordinate terms (B, D) into one cost per row; in 1-D the column itself."""
     return terms if terms.shape[-1] == 1 else terms.sum(-1)

@@ -7,6 +7,7 @@ The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, t
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,15 +90,43 @@ def execute(
         if hydra_dir is None:
             texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
+        if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
+            _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, name))
 
 
+def _log_figures(
+    store: tracking.Store,
+    run_id: str,
+    function: functions.Function,
+    trajectory: Trajectory,
+    labels: Regimes,
+    hydra_dir: Path | None,
+) -> None:
+    """The run's cost curve and path on f, drawn from the trajectory, logged under plots/."""
+    from gdsweep import plots
+
+    x = trajectory.x[:, 0].double().cpu().tolist()
+    run = plots.run_data(
+        trajectory.lr[0].item(), labels.regime[0], labels.rate[0], list(enumerate(trajectory.cost[:, 0].tolist())), x
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = hydra_dir.parent / "plots" if hydra_dir is not None else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        plots.save(plots.single_run(run, *functions.as_numpy(function)), folder)
+        tracking.log_files(store, run_id, folder, {}, "plots")
+
+
 def _series(trajectory: Trajectory) -> dict[str, list[float]]:
-    """The per-step series of the first (here: only) learning rate; x only in 1-D."""
+    """The per-step series of the first (here: only) learning rate; the iterates in 1-D (x)
+    and 2-D (x_0, x_1), where the report can draw them."""
     series = {"cost": trajectory.cost[:, 0].tolist(), "grad_norm": trajectory.grad_norm[:, 0].tolist()}
-    if trajectory.x.shape[-1] == 1:
+    dim = trajectory.x.shape[-1]
+    if dim == 1:
         series["x"] = trajectory.x[:, 0, 0].tolist()
+    if dim == 2:
+        series.update({f"x_{i}": trajectory.x[:, 0, i].tolist() for i in range(2)})
     return series
 
 

@@ -184,8 +184,39 @@ def child_runs(store: Store, parent_run_id: str) -> list[Run]:
             return runs
 
 
-def run_status(store: Store, run_id: str) -> str:
-    return _retry(store.client.get_run, run_id).info.status
+def histories(store: Store, run_id: str, keys: Sequence[str]) -> dict[str, list[tuple[int, float]]]:
+    """The (step, value) history of each metric key the run has, sorted by step."""
+    found = {}
+    for key in keys:
+        points = _retry(store.client.get_metric_history, run_id, key)
+        if points:
+            found[key] = sorted((p.step, p.value) for p in points)
+    return found
+
+
+def get_run(uri: str, run_id: str) -> Run:
+    try:
+        return _retry(MlflowClient(tracking_uri=uri).get_run, run_id)
+    except MlflowException:
+        raise LookupError(f"no run {run_id} in {uri}") from None
+
+
+def latest_sweep(uri: str, experiment: str) -> tuple[Store, Run]:
+    """The most recent sweep's parent run in an experiment."""
+    client = MlflowClient(tracking_uri=uri)
+    found = _retry(client.get_experiment_by_name, experiment)
+    if found is None:
+        raise LookupError(f"no experiment {experiment!r} in {uri}")
+    runs = _retry(
+        client.search_runs,
+        [found.experiment_id],
+        "tags.`gdsweep.role` = 'sweep'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    if not runs:
+        raise LookupError(f"no sweep in experiment {experiment!r}")
+    return Store(uri, found.experiment_id), runs[0]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ def test_single_run_logs_params_histories_tags_and_config(make_config, tmp_path)
     assert run.data.metrics["rate"] == pytest.approx(0.64, rel=1e-5)
     artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "hydra")}
     assert "hydra/config.resolved.yaml" in artifacts
+    assert {"plots/cost_curve.png", "plots/path.png"} <= {
+        a.path for a in client.list_artifacts(outcome.run_id, "plots")
+    }
     logged = yaml.safe_load(Path(client.download_artifacts(outcome.run_id, "hydra/config.resolved.yaml")).read_text())
     assert (logged["lr"], logged["N"], logged["x0"], logged["function"]["name"]) == (0.1, 9, 4.0, "quadratic")
 

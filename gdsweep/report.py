@@ -1,0 +1,176 @@
+"""A sweep's report, rebuilt from MLflow alone: a table (report.csv) and figures on the parent run.
+
+    python -m gdsweep.report PARENT_RUN_ID | SWEEP_DIR | EXPERIMENT_NAME [--tracking-uri URI]
+
+The descent is never re-run: rows come from the runs' params, tags and metrics, curves from
+their metric histories, and the function under the path plots from the logged config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from gdsweep import functions, plots, tracking
+
+COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_to_tol", "rate"]
+THEORY = ["critical_lr", "predicted_regime"]
+GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
+ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
+SERIES = ("cost", "grad_norm", "x", "x_0", "x_1")
+
+
+@dataclass(frozen=True)
+class Report:
+    frame: pd.DataFrame
+    folder: Path  # report.csv and the PNGs
+
+
+def frame(runs: list[Any], histories: dict[str, dict[str, list]]) -> pd.DataFrame:
+    """One row per run: lr and every other swept param, the labels, and the theory columns."""
+    params = pd.DataFrame([run.data.params for run in runs])
+    swept = [c for c in params.columns if c != "lr" and params[c].nunique(dropna=False) > 1]
+    rows = []
+    for run in runs:
+        tags, metrics, p = run.data.tags, run.data.metrics, run.data.params
+        grad_tol = float(p.get("regime.grad_tol", "nan"))
+        reached = [s for s, v in histories[run.info.run_id].get("grad_norm", []) if v <= grad_tol]
+        rows.append(
+            {
+                "lr": _number(p.get("lr")),
+                **{c: p.get(c) for c in swept},
+                "regime": tags.get("regime", run.info.status.lower()),
+                "path": tags.get("path"),
+                "converged": tags.get("converged") == "true",
+                "period": int(tags["period"]) if "period" in tags else None,
+                "final_cost": metrics.get("final_cost", math.inf if tags.get("regime") == "diverging" else math.nan),
+                "steps_to_tol": min(reached) if reached else None,
+                "rate": metrics.get("rate"),
+                "critical_lr": metrics.get("critical_lr"),
+                "predicted_regime": tags.get("predicted_regime"),
+                "run_id": run.info.run_id,
+                "run_name": run.info.run_name,
+            }
+        )
+    table = pd.DataFrame(rows).astype({"period": "Int64", "steps_to_tol": "Int64"})
+    theory = [c for c in THEORY if table[c].notna().any()]
+    order = ["lr", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
+    return table[order].sort_values(["lr", *swept], kind="stable").reset_index(drop=True)
+
+
+def build(store: tracking.Store, parent_run_id: str, folder: Path) -> Report:
+    """Table and figures of one sweep, written to `folder` and logged to the parent run."""
+    runs = [r for r in tracking.child_runs(store, parent_run_id) if r.info.status == "FINISHED"]
+    histories = {r.info.run_id: tracking.histories(store, r.info.run_id, SERIES) for r in runs}
+    table = frame(runs, histories) if runs else pd.DataFrame(columns=COLUMNS)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "report.csv", index=False)
+    plots.save(figures(store, runs, histories, table), folder)
+    tracking.log_files(store, parent_run_id, folder, {}, "report")
+    return Report(table, folder)
+
+
+def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], table: pd.DataFrame) -> dict:
+    """The sweep's figures by file name (None where there is nothing to draw)."""
+    plotted = [_plot_input(r, histories[r.info.run_id]) for r in runs]
+    critical = table["critical_lr"].dropna().median() if "critical_lr" in table else None
+    surface, slope = _surface(store, runs[0]) if runs else (None, None)
+    return {
+        "cost_curves.png": plots.cost_curves(plotted),
+        "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None),
+        "paths.png": plots.paths(plotted, surface, slope),
+    }
+
+
+def render(table: pd.DataFrame, color: bool = False) -> str:
+    """The terminal table: sorted by lr, each regime with its glyph (and colour on a terminal)."""
+    shown = table.drop(columns=["run_id", "run_name"], errors="ignore").copy()
+
+    def mark(regime: str) -> str:
+        text = f"{GLYPHS.get(regime, '✗')} {regime}"
+        return f"{ANSI[regime]}{text}\033[0m" if color and regime in ANSI else text
+
+    shown["regime"] = shown["regime"].map(mark)
+    for column in ("period", "steps_to_tol"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(v))
+    return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.6g}")
+
+
+def _plot_input(run: Any, history: dict[str, list]) -> dict:
+    x = [[v] for _, v in history.get("x", [])]
+    if not x and history.get("x_0"):
+        x = [[a, b] for (_, a), (_, b) in zip(history["x_0"], history.get("x_1", []))]
+    return plots.run_data(
+        _number(run.data.params.get("lr")),
+        run.data.tags.get("regime", "failed"),
+        run.data.metrics.get("rate"),
+        history.get("cost", []),
+        x,
+    )
+
+
+def _surface(store: tracking.Store, run: Any):
+    """f and f' as numpy functions, rebuilt from the run's logged config (not re-run)."""
+    try:
+        logged = store.client.download_artifacts(run.info.run_id, "hydra/config.resolved.yaml")
+        config = yaml.safe_load(Path(logged).read_text())
+        x0 = config["x0"] if isinstance(config["x0"], list) else [config["x0"]]
+        return functions.as_numpy(functions.build(config["function"], len(x0)))
+    except Exception:  # noqa: BLE001  (no config artifact, or a function this version lacks: no path plot)
+        return None, None
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def resolve(target: str, tracking_uri: str | None, outputs_dir: str = "outputs") -> tuple[tracking.Store, str, Path]:
+    """A parent run id, a sweep folder or an experiment name (its latest sweep) -> store, parent, folder."""
+    folder = Path(target)
+    if (folder / tracking.SWEEP_FILE).is_file():
+        sweep = tracking.Sweep.load(folder)
+        return sweep.store, sweep.parent_run_id, folder / "report"
+    uri = tracking.resolve_uri(tracking_uri, outputs_dir)
+    if re.fullmatch(r"[0-9a-f]{32}", target):
+        run = tracking.get_run(uri, target)
+        store = tracking.Store(uri, run.info.experiment_id)
+    else:
+        store, run = tracking.latest_sweep(uri, target)
+    sweep_dir = run.data.tags.get("gdsweep.sweep_dir")
+    return (
+        store,
+        run.info.run_id,
+        Path(sweep_dir) / "report" if sweep_dir else Path(outputs_dir) / "reports" / run.info.run_id,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gdsweep.report", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "target", help="a sweep's parent run id, its sweep folder, or an experiment name (latest sweep)"
+    )
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db")
+    args = parser.parse_args(argv)
+    try:
+        store, parent, folder = resolve(args.target, args.tracking_uri)
+    except LookupError as err:
+        sys.exit(f"gdsweep.report: error: {err}")
+    report = build(store, parent, folder)
+    print(render(report.frame, color=sys.stdout.isatty()))
+    print(f"Report of sweep {parent}: {report.folder}")
+
+
+if __name__ == "__main__":
+    main()
