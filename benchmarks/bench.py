@@ -8,6 +8,7 @@
     and the marginal cost of one more step, logging included           goal >= 15x lower
 (d) per-job overhead of a multirun                                     goal <= 0.1 s
 (e) `python -m gdsweep --help` wall time                               goal <= 1 s
+(f) report (table + figures) of a 200-lr sweep, from MLflow           goal < 10 s
 """
 
 from __future__ import annotations
@@ -107,6 +108,27 @@ def sweeps(folder: Path) -> None:
     print(f"(e) python -m gdsweep --help: {statistics.median(helps):.2f} s (goal <= 1 s)")
 
 
+def report_of_200(folder: Path) -> None:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import gdsweep.config  # noqa: F401
+    from gdsweep import report, tracking
+    from gdsweep.runner import execute
+
+    outputs = folder / "report200"
+    with initialize_config_module("gdsweep.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"outputs_dir={outputs}", "N=100"])
+    store = tracking.open_store(tracking.embedded_uri(outputs), "bench200", outputs)
+    sweep = tracking.Sweep(store, tracking.start_run(store, "sweep of 200", {"gdsweep.role": "sweep"}))
+    for lr in torch.logspace(-3, 0.2, 200).tolist():
+        job = OmegaConf.merge(cfg, {"lr": lr, "tracking": {"experiment": "bench200"}})
+        execute(job, [f"lr={lr:.6g}"], None, sweep)
+    start = time.perf_counter()
+    report.build(store, sweep.parent_run_id, outputs / "report")
+    print(f"(f) report of a 200-lr sweep: {time.perf_counter() - start:.1f} s (goal < 10 s)")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     print(f"gdsweep benchmark on {os.cpu_count()} cores, torch {torch.__version__}")
@@ -114,3 +136,4 @@ if __name__ == "__main__":
     logging_cost()
     with tempfile.TemporaryDirectory() as folder:
         sweeps(Path(folder))
+        report_of_200(Path(folder))

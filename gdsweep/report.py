@@ -12,6 +12,7 @@ import argparse
 import math
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ def frame(runs: list[Any], histories: dict[str, dict[str, list]]) -> pd.DataFram
 def build(store: tracking.Store, parent_run_id: str, folder: Path) -> Report:
     """Table and figures of one sweep, written to `folder` and logged to the parent run."""
     runs = [r for r in tracking.child_runs(store, parent_run_id) if r.info.status == "FINISHED"]
-    histories = {r.info.run_id: tracking.histories(store, r.info.run_id, SERIES) for r in runs}
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the store's I/O overlaps; 200 runs = 600 queries
+        fetched = pool.map(lambda r: tracking.histories(store, r.info.run_id, _logged(r)), runs)
+        histories = {r.info.run_id: h for r, h in zip(runs, fetched)}
     table = frame(runs, histories) if runs else pd.DataFrame(columns=COLUMNS)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "report.csv", index=False)
@@ -103,6 +106,11 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
         if column in shown:
             shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(v))
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.6g}")
+
+
+def _logged(run: Any) -> list[str]:
+    """The per-step series this run has (its latest metrics name them): no query for the rest."""
+    return [key for key in SERIES if key in run.data.metrics]
 
 
 def _plot_input(run: Any, history: dict[str, list]) -> dict:
