@@ -100,7 +100,7 @@ def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = Non
     Runs carry the iterate history `x` as a list of points; at most MAX_PANELS lrs are drawn,
     spread over the sweep. None when there is nothing drawable (no function, or n-D > 2).
     """
-    drawn = [r for r in _spread(sorted(runs, key=lambda r: r["lr"]), MAX_PANELS) if r.get("x")]
+    drawn = [r for r in spread(sorted(runs, key=lambda r: r["lr"]), MAX_PANELS) if r.get("x")]
     if surface is None or not drawn or len(drawn[0]["x"][0]) > 2:
         return None
     if len(drawn[0]["x"][0]) == 1:
@@ -156,7 +156,7 @@ def _shade(run: dict, same_regime: list[dict]) -> tuple:
     return plt.get_cmap(maps[run["regime"]])(0.45 + 0.5 * position)
 
 
-def _spread(items: list, count: int) -> list:
+def spread(items: list, count: int = MAX_PANELS) -> list:
     """At most `count` items, evenly spread, first and last included."""
     if len(items) <= count:
         return items

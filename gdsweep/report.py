@@ -26,7 +26,7 @@ COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_t
 THEORY = ["critical_lr", "predicted_regime"]
 GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
 ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
-SERIES = ("cost", "grad_norm", "x", "x_0", "x_1")
+ITERATES = ("x", "x_0", "x_1")  # fetched only for the runs the path figure draws
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,13 @@ class Report:
     folder: Path  # report.csv and the PNGs
 
 
-def frame(runs: list[Any], histories: dict[str, dict[str, list]]) -> pd.DataFrame:
+def frame(runs: list[Any]) -> pd.DataFrame:
     """One row per run: lr and every other swept param, the labels, and the theory columns."""
     params = pd.DataFrame([run.data.params for run in runs])
     swept = [c for c in params.columns if c != "lr" and params[c].nunique(dropna=False) > 1]
     rows = []
     for run in runs:
         tags, metrics, p = run.data.tags, run.data.metrics, run.data.params
-        grad_tol = float(p.get("regime.grad_tol", "nan"))
-        reached = [s for s, v in histories[run.info.run_id].get("grad_norm", []) if v <= grad_tol]
         rows.append(
             {
                 "lr": _number(p.get("lr")),
@@ -53,7 +51,7 @@ def frame(runs: list[Any], histories: dict[str, dict[str, list]]) -> pd.DataFram
                 "converged": tags.get("converged") == "true",
                 "period": int(tags["period"]) if "period" in tags else None,
                 "final_cost": metrics.get("final_cost", math.inf if tags.get("regime") == "diverging" else math.nan),
-                "steps_to_tol": min(reached) if reached else None,
+                "steps_to_tol": metrics.get("steps_to_tol"),
                 "rate": metrics.get("rate"),
                 "critical_lr": metrics.get("critical_lr"),
                 "predicted_regime": tags.get("predicted_regime"),
@@ -70,10 +68,11 @@ def frame(runs: list[Any], histories: dict[str, dict[str, list]]) -> pd.DataFram
 def build(store: tracking.Store, parent_run_id: str, folder: Path) -> Report:
     """Table and figures of one sweep, written to `folder` and logged to the parent run."""
     runs = [r for r in tracking.child_runs(store, parent_run_id) if r.info.status == "FINISHED"]
-    with ThreadPoolExecutor(max_workers=4) as pool:  # the store's I/O overlaps; 200 runs = 600 queries
-        fetched = pool.map(lambda r: tracking.histories(store, r.info.run_id, _logged(r)), runs)
+    drawn = {r.info.run_id for r in plots.spread(sorted(runs, key=lambda r: _number(r.data.params.get("lr"))))}
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the store's I/O overlaps; a query per series
+        fetched = pool.map(lambda r: tracking.histories(store, r.info.run_id, _series(r, r.info.run_id in drawn)), runs)
         histories = {r.info.run_id: h for r, h in zip(runs, fetched)}
-    table = frame(runs, histories) if runs else pd.DataFrame(columns=COLUMNS)
+    table = frame(runs) if runs else pd.DataFrame(columns=COLUMNS)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "report.csv", index=False)
     plots.save(figures(store, runs, histories, table), folder)
@@ -108,9 +107,9 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.6g}")
 
 
-def _logged(run: Any) -> list[str]:
-    """The per-step series this run has (its latest metrics name them): no query for the rest."""
-    return [key for key in SERIES if key in run.data.metrics]
+def _series(run: Any, with_iterates: bool) -> list[str]:
+    """The histories the figures need of a run: its cost, and its iterates if its path is drawn."""
+    return [key for key in ("cost", *(ITERATES if with_iterates else ())) if key in run.data.metrics]
 
 
 def _plot_input(run: Any, history: dict[str, list]) -> dict:

@@ -75,6 +75,7 @@ def execute(
         labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
         series = _series(trajectory)
         final_cost, rate = series["cost"][-1], labels.rate[0]
+        reached = (trajectory.grad_norm[:, 0] <= spec.tolerances.grad_tol).nonzero()
         local = theory.local_model(
             function, trajectory, labels.regime[0] == CONVERGING, spec.lr, spec.track_sharpness_every
         )
@@ -83,7 +84,12 @@ def execute(
             run_id,
             params=params,
             tags={**_result_tags(labels, series["cost"]), **local.tags},
-            metrics={"final_cost": final_cost, "rate": rate, **local.metrics},
+            metrics={
+                "final_cost": final_cost,
+                "rate": rate,
+                **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
+                **local.metrics,
+            },
             series={**series, **local.series},
         )
         texts = {"config.resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
@@ -93,7 +99,7 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, name))
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
 
 
 def _log_figures(

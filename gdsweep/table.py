@@ -1,4 +1,4 @@
-"""The short terminal table printed after a run or a sweep: lr, regime, final cost."""
+"""The short terminal table printed after a plain run: lr, regime, final cost, rate. (A sweep prints its report.)"""
 
 from __future__ import annotations
 
@@ -15,16 +15,12 @@ class Row:
     final_cost: float | None = None  # None when the cost left the floating-point range
     rate: float | None = None  # per-step factor of the cost change over the tail
     detail: str = ""  # path / period / error
-    name: str = ""  # the run's name: its overrides
 
 
 def format_table(rows: list[Row]) -> str:
-    """Rows sorted by lr, columns aligned; a `run` column when lr alone does not tell rows apart."""
+    """Rows sorted by lr, columns aligned."""
     header = ("lr", "regime", "final cost", "rate", "detail")
-    ordered = sorted(rows, key=lambda r: (_lr_key(r), r.name))
-    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in ordered]
-    if len({r.lr for r in rows}) < len(rows):
-        header, body = ("run", *header), [(r.name, *cells) for r, cells in zip(ordered, body)]
+    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in sorted(rows, key=_lr_key)]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *body]]
     return "\n".join(lines)
