@@ -74,3 +74,19 @@ def test_tracking_uri_setting_picks_the_store(make_config, tmp_path):
     outcome = execute(make_config(f"tracking.uri={uri}", "tracking.experiment=study"))
     assert outcome.uri == uri
     assert [r.info.run_id for r in all_runs(MlflowClient(uri), "study")] == [outcome.run_id]
+
+
+def test_theory_and_sharpness_along_the_path_are_logged(make_config, tmp_path):
+    overrides = ["function=rosenbrock", "lr=0.001", "N=20", "dtype=float64", "track_sharpness_every=5"]
+    outcome = execute(make_config(*overrides), overrides=overrides)
+    client = embedded_client(tmp_path)
+    run = client.get_run(outcome.run_id)
+    assert run.data.metrics["lambda_max"] == pytest.approx(1001.6006392325, rel=1e-9)
+    assert run.data.metrics["critical_lr"] == pytest.approx(0.0019968038, rel=1e-8)
+    assert run.data.tags["predicted_regime"] == "zigzag" and run.data.tags["theory_point"] == "minimiser (1, 1)"
+    assert [s for s, _ in history(client, outcome.run_id, "sharpness")] == [0, 5, 10, 15, 20]
+    start = history(client, outcome.run_id, "sharpness")[0][1]
+    assert start == pytest.approx(1506.366981, rel=1e-6)  # λmax of Rosenbrock's Hessian at (-1.2, 1)
+    distance = history(client, outcome.run_id, "dist_to_opt")
+    assert len(distance) == 21 and distance[0][1] == pytest.approx(2.2)
+    assert len(history(client, outcome.run_id, "x_0")) == 21 and len(history(client, outcome.run_id, "x_1")) == 21
