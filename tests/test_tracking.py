@@ -82,7 +82,7 @@ def test_theory_and_sharpness_along_the_path_are_logged(make_config, tmp_path):
     client = embedded_client(tmp_path)
     run = client.get_run(outcome.run_id)
     assert run.data.metrics["lambda_max"] == pytest.approx(1001.6006392325, rel=1e-9)
-    assert run.data.metrics["critical_lr"] == pytest.approx(0.0019968038, rel=1e-8)
+    assert run.data.metrics["critical_lr"] == pytest.approx(2 / (501 + math.sqrt(301**2 + 400**2)), rel=1e-9)
     assert run.data.tags["predicted_regime"] == "zigzag" and run.data.tags["theory_point"] == "minimiser (1, 1)"
     assert [s for s, _ in history(client, outcome.run_id, "sharpness")] == [0, 5, 10, 15, 20]
     start = history(client, outcome.run_id, "sharpness")[0][1]
