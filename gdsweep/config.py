@@ -55,7 +55,7 @@ def validate(cfg: DictConfig) -> RunSpec:
     device = str(cfg.device)
     if not DEVICE.fullmatch(device):
         raise GdsweepError("device", f"{device!r} is not a device", "use device=auto, cpu, cuda, cuda:K or mps")
-    tolerances = OmegaConf.to_object(cfg.regime) if isinstance(cfg.regime, DictConfig) else Tolerances()
+    tolerances = Tolerances(**OmegaConf.to_container(cfg.regime))  # typed or not (a logged config)
     return RunSpec(
         function=OmegaConf.to_container(cfg.function, resolve=True),
         x0=_point(cfg.x0),

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import gdsweep
-from gdsweep import devices, functions, theory, tracking
+from gdsweep import devices, functions, provenance, theory, tracking
 from gdsweep.config import validate
 from gdsweep.descent import Trajectory, descend
 from gdsweep.errors import GdsweepError
@@ -41,6 +40,7 @@ def execute(
     overrides: Sequence[str] = (),
     hydra_dir: Path | None = None,
     sweep: tracking.Sweep | None = None,
+    extra_tags: Mapping[str, str] = {},
 ) -> Outcome:
     """Run one job and log it; a bad value raises GdsweepError before any run is left open.
 
@@ -68,7 +68,7 @@ def execute(
         )
     )
     dtype = DTYPES[spec.dtype]
-    tags = {"gdsweep.version": gdsweep.__version__, "torch.version": torch.__version__, "device": str(device)}
+    tags = {**provenance.tags(device), **extra_tags}
     with tracking.tracked_run(store, name, tags, sweep.parent_run_id if sweep else None) as run_id:
         x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
         trajectory = descend(function.f, x0, torch.tensor([spec.lr], dtype=dtype, device=device), spec.N)

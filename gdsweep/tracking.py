@@ -195,6 +195,9 @@ def histories(store: Store, run_id: str, keys: Sequence[str]) -> dict[str, list[
 
 
 def get_run(uri: str, run_id: str) -> Run:
+    """The run, or LookupError naming what is missing (an SQLite store is not created by looking)."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
     try:
         return _retry(MlflowClient(tracking_uri=uri).get_run, run_id)
     except MlflowException:
@@ -203,6 +206,8 @@ def get_run(uri: str, run_id: str) -> Run:
 
 def latest_sweep(uri: str, experiment: str) -> tuple[Store, Run]:
     """The most recent sweep's parent run in an experiment."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
     client = MlflowClient(tracking_uri=uri)
     found = _retry(client.get_experiment_by_name, experiment)
     if found is None:
