@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from pathlib import Path
@@ -34,6 +35,7 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache  # one lookup per process, however many jobs it runs
 def _git_commit() -> str | None:
     """The commit of the checkout gdsweep runs from, if it is one (an installed wheel is not)."""
     source = Path(gdsweep.__file__).resolve().parent.parent
