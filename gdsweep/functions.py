@@ -189,7 +189,9 @@ def build(config: Mapping[str, Any], dim: int) -> Function:
     function = REGISTRY[name](config, dim)
     if function.dim is not None and function.dim != dim:
         raise GdsweepError(
-            "x0", f"{name} is {function.dim}-D but x0 has {dim} values", f"give x0 a list of {function.dim} numbers"
+            "x0",
+            f"{name} is {function.dim}-D but x0 has {dim} values",
+            f"give x0 a list of {function.dim} numbers, e.g. x0=[{','.join(['0'] * function.dim)}]",
         )
     if name == "rosenbrock" and dim < 2:
         raise GdsweepError("x0", "rosenbrock needs at least 2 dimensions", "give e.g. x0=[-1.2,1.0]")

@@ -1,5 +1,7 @@
 """Bad input through the real CLI: one line naming the key and the fix, non-zero exit, nothing RUNNING."""
 
+import shlex
+
 import pytest
 
 from tests.conftest import all_runs, embedded_client
@@ -22,6 +24,15 @@ BAD = [
     ("function.name=nope", "function.name:"),
     ("x0=[1,a]", "x0:"),
     ("x0=[]", "x0:"),
+    ("x0=[1,2,3] function=himmelblau", "x0:"),
+    ("""function=expr "function.expr='__import__(os).system(1)'" """, "function.expr:"),
+    ("""function=expr "function.expr='x.__class__'" """, "function.expr:"),
+    ("""function=expr "function.expr='y**2'" """, "function.expr:"),
+    ("""function=expr "function.expr='x[3]'" x0=[1,2]""", "function.expr:"),
+    ("""function=expr "function.expr='x**'" """, "function.expr:"),
+    (f"""function=expr "function.expr='{"x+" * 300}x'" """, "function.expr:"),
+    (f"""function=expr "function.expr='{"-" * 60}x'" """, "function.expr:"),
+    ("track_sharpness_every=-1", "track_sharpness_every:"),
 ]
 
 
@@ -30,15 +41,15 @@ def assert_no_run_left_running(tmp_path):
         assert [r.info.status for r in all_runs(embedded_client(tmp_path)) if r.info.status == "RUNNING"] == []
 
 
-@pytest.mark.parametrize("override,key", BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize("override,key", BAD, ids=[b[0][:40] for b in BAD])
 def test_bad_value_gets_one_line_naming_the_key(cli, tmp_path, override, key):
-    result = cli(override)
+    result = cli(*shlex.split(override))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0
     assert len(lines) == 1, result.stderr
     problem, fix = lines[0].split("; ", 1)
     assert problem.startswith(f"gdsweep: error: {key}")
-    assert key.split(".")[0].rstrip(":") + "=" in fix  # the fix shows the override to type
+    assert key.split(".")[0].rstrip(":") + "=" in fix or "x[0]" in fix or "formula" in fix  # the override to type
     assert "Traceback" not in result.stderr + result.stdout
     assert_no_run_left_running(tmp_path)
 

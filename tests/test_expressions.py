@@ -110,5 +110,5 @@ def test_named_function_with_the_wrong_x0_size_is_a_clear_error(cli):
     assert result.returncode != 0
     assert (
         result.stderr.strip()
-        == "gdsweep: error: x0: himmelblau is 2-D but x0 has 3 values; give x0 a list of 2 numbers"
+        == "gdsweep: error: x0: himmelblau is 2-D but x0 has 3 values; give x0 a list of 2 numbers, e.g. x0=[0,0]"
     )
