@@ -196,8 +196,7 @@ def histories(store: Store, run_id: str, keys: Sequence[str]) -> dict[str, list[
 
 def get_run(uri: str, run_id: str) -> Run:
     """The run, or LookupError naming what is missing (an SQLite store is not created by looking)."""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
+    _require_store(uri)
     try:
         return _retry(MlflowClient(tracking_uri=uri).get_run, run_id)
     except MlflowException:
@@ -206,8 +205,7 @@ def get_run(uri: str, run_id: str) -> Run:
 
 def latest_sweep(uri: str, experiment: str) -> tuple[Store, Run]:
     """The most recent sweep's parent run in an experiment."""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
+    _require_store(uri)
     client = MlflowClient(tracking_uri=uri)
     found = _retry(client.get_experiment_by_name, experiment)
     if found is None:
@@ -243,6 +241,12 @@ class Sweep:
             return None
         data = json.loads(path.read_text())
         return Sweep(Store(data["uri"], data["experiment_id"]), data["parent_run_id"])
+
+
+def _require_store(uri: str) -> None:
+    """Reading from an SQLite file that is not there would create it: say it is missing instead."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
 
 
 def _retry(call, *args, **kwargs):
