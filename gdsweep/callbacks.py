@@ -45,7 +45,7 @@ class SweepTracking(Callback):
         runs = tracking.child_runs(sweep.store, sweep.parent_run_id)
         failed = [run for run in runs if run.info.status != "FINISHED"]
         try:
-            built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report")
+            built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
         finally:
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         print(report.render(built.frame, color=sys.stdout.isatty()))

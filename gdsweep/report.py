@@ -65,9 +65,14 @@ def frame(runs: list[Any]) -> pd.DataFrame:
     return table[order].sort_values(["lr", *swept], kind="stable").reset_index(drop=True)
 
 
-def build(store: tracking.Store, parent_run_id: str, folder: Path) -> Report:
-    """Table and figures of one sweep, written to `folder` and logged to the parent run."""
-    runs = [r for r in tracking.child_runs(store, parent_run_id) if r.info.status == "FINISHED"]
+def build(store: tracking.Store, parent_run_id: str, folder: Path, children: list[Any] | None = None) -> Report:
+    """Table and figures of one sweep, written to `folder` and logged to the parent run.
+
+    children: the sweep's child runs when the caller has already fetched them.
+    """
+    if children is None:
+        children = tracking.child_runs(store, parent_run_id)
+    runs = [r for r in children if r.info.status == "FINISHED"]
     drawn = {r.info.run_id for r in plots.spread(sorted(runs, key=lambda r: _number(r.data.params.get("lr"))))}
     with ThreadPoolExecutor(max_workers=4) as pool:  # the store's I/O overlaps; a query per series
         fetched = pool.map(lambda r: tracking.histories(store, r.info.run_id, _series(r, r.info.run_id in drawn)), runs)

@@ -49,7 +49,8 @@ def execute(
     run, so the sweep records it.
     """
     name = cfg.tracking.run_name or ",".join(overrides) or "defaults"
-    params = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    resolved = OmegaConf.to_container(cfg, resolve=True)  # resolved once: params and the config artifact
+    params = _flatten(resolved)
     try:
         spec = validate(cfg)
         function = functions.build(spec.function, dim=len(spec.x0))
@@ -92,7 +93,7 @@ def execute(
             },
             series={**series, **local.series},
         )
-        texts = {"config.resolved.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
+        texts = {"config.resolved.yaml": OmegaConf.to_yaml(resolved)}
         if hydra_dir is None:
             texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
         tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
