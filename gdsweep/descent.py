@@ -7,7 +7,7 @@ ten thousand run through the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,16 +23,32 @@ keeps the article's one-node graph, and the backward pass is most of a step's co
 
 @dataclass(frozen=True)
 class Trajectory:
-    """What gradient descent visited, for steps k = 0..N (step 0 is the start point)."""
+    """What gradient descent visited, for steps k = start..start+N (row 0 is step `start`)."""
 
     lr: Tensor  # (B,)
     x: Tensor  # (N+1, B, D): the iterates x_k
     cost: Tensor  # (N+1, B): f(x_k)
     grad_norm: Tensor  # (N+1, B): ||grad f(x_k)||
+    start: int = 0  # the step number of row 0: 0 for a whole run, later for a piece of one
 
     @property
     def steps(self) -> int:
         return self.cost.shape[0] - 1
+
+    def rows(self, first: int) -> Trajectory:
+        """The rows from `first` on, as the piece of the run they are."""
+        return Trajectory(self.lr, self.x[first:], self.cost[first:], self.grad_norm[first:], self.start + first)
+
+    @staticmethod
+    def join(pieces: Sequence[Trajectory]) -> Trajectory:
+        """Consecutive pieces (as descend_in_chunks yields them) as one trajectory."""
+        return Trajectory(
+            pieces[0].lr,
+            torch.cat([p.x for p in pieces]),
+            torch.cat([p.cost for p in pieces]),
+            torch.cat([p.grad_norm for p in pieces]),
+            pieces[0].start,
+        )
 
 
 def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
@@ -69,3 +85,23 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
         cost=torch.stack(costs).reshape(steps + 1, batch),
         grad_norm=torch.linalg.vector_norm(torch.stack(grads), dim=-1),
     )
+
+
+def descend_in_chunks(f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int) -> Iterator[Trajectory]:
+    """The same descent as `descend`, handed over at most `chunk` steps at a time.
+
+    A caller can log (or drop) each piece before the next one is computed: a long run is
+    flushed as it goes, and a scan keeps only the tail it needs. Each piece continues from
+    the last iterate of the one before, which gives bitwise the same iterates as one call;
+    pieces after the first leave out their start point, the previous piece's last row.
+    """
+    done, x = 0, x0
+    while True:
+        size = min(chunk, steps - done)
+        piece = descend(f, x, lr, size)
+        placed = Trajectory(lr, piece.x, piece.cost, piece.grad_norm, done)
+        yield placed if done == 0 else placed.rows(1)
+        done += size
+        if done >= steps:
+            return
+        x = piece.x[-1]
