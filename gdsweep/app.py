@@ -30,44 +30,79 @@ def _task(cfg: DictConfig) -> None:
     except GdsweepError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(err.line(), file=sys.stderr, flush=True)
         if not multirun:
-            sys.exit(2)  # in a sweep the job's FAILED run is recorded; the sweep exits non-zero at its end
+            err.exit()
+        print(err.line(), file=sys.stderr, flush=True)  # the job's FAILED run is recorded; the sweep exits 1 at its end
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the run is KILLED with its steps logged
+        from gdsweep.signals import Stopped
+
+        print(f"gdsweep: {stop}" if isinstance(stop, Stopped) else "gdsweep: interrupted", file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)  # a sweep stops here too
 
 
 def main() -> None:
     try:
-        _check_function_choice(sys.argv[1:])
+        _precheck(sys.argv[1:])
     except GdsweepError as err:
-        sys.exit(err.line())
+        err.exit()
     _task()
 
 
-def _check_function_choice(arguments: list[str]) -> None:
-    """Name an unknown `function=NAME` in one line, before Hydra answers with its search path."""
-    from importlib.resources import files
+def _precheck(arguments: list[str]) -> None:
+    """Name what Hydra itself would trip on in a many-line message, in one line, before it runs.
 
+    An unknown `function=NAME` (Hydra answers with its search path) and an `outputs_dir` that
+    cannot be written (Hydra fails creating its run folder there).
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    overrides = [a for a in arguments if a.split("=", 1)[0].lstrip("~+") == "function" and "=" in a]
-    if not overrides:
-        return
+    keys = ("function", "outputs_dir")
+    chosen = [a for a in arguments if "=" in a and a.split("=", 1)[0].lstrip("~+") in keys]
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create().parse_overrides(chosen)
     except OverrideParseException:  # malformed: Hydra's own message says where
         return
+    values = {key: ["outputs"] if key == "outputs_dir" else [] for key in keys}
+    for override in parsed:
+        if override.is_sweep_override():
+            values[override.key_or_group] = list(override.sweep_string_iterator())
+        elif not override.is_delete():
+            values[override.key_or_group] = [override.get_value_element_as_str()]
+    _check_functions(values["function"])
+    for folder in values["outputs_dir"]:
+        _check_writable(folder)
+
+
+def _check_functions(names: list[str]) -> None:
+    from importlib.resources import files
+
     folder = files("gdsweep.conf").joinpath("function")
     known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
-    for override in parsed:
-        choices = (
-            override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
-        )
-        for choice in choices:
-            if choice not in known:
-                raise GdsweepError(
-                    "function", f"no function named {choice!r}", f"use function=NAME, one of: {', '.join(known)}"
-                )
+    for name in names:
+        if name not in known:
+            raise GdsweepError(
+                "function", f"no function named {name!r}", f"use function=NAME, one of: {', '.join(known)}"
+            )
+
+
+def _check_writable(folder: str) -> None:
+    """Create outputs_dir (Hydra would) and write a file in it; an interpolation is left to Hydra."""
+    import tempfile
+    from pathlib import Path
+
+    if "${" in folder:
+        return
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise GdsweepError(
+            "outputs_dir",
+            f"cannot write to {folder} ({err.strerror or err})",
+            "point outputs_dir at a folder you can write, e.g. outputs_dir=$HOME/gdsweep-outputs",
+        ) from None
 
 
 if __name__ == "__main__":

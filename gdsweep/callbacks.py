@@ -25,9 +25,13 @@ class SweepTracking(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from gdsweep import tracking
+        from gdsweep.errors import GdsweepError
 
         uri = tracking.resolve_uri(config.tracking.uri, config.outputs_dir)
-        store = tracking.open_store(uri, config.tracking.experiment, config.outputs_dir)
+        try:
+            store = tracking.open_store(uri, config.tracking.experiment, config.outputs_dir)
+        except GdsweepError as err:  # before any job: one line, as for a single run
+            err.exit()
         sweep_dir = Path(config.hydra.sweep.dir)
         overrides = " ".join(config.hydra.overrides.task)
         tags = {"gdsweep.role": "sweep", "gdsweep.sweep_dir": str(sweep_dir.resolve()), "gdsweep.overrides": overrides}
@@ -58,8 +62,9 @@ class SweepTracking(Callback):
             sys.exit(1)
 
     def _end_if_abandoned(self) -> None:
-        """The sweep stopped before on_multirun_end (an error Hydra reported, Ctrl-C): end the parent run."""
+        """The sweep stopped before on_multirun_end: KILLED after Ctrl-C or SIGTERM, else FAILED."""
         if self._sweep is not None:
-            from gdsweep import tracking
+            from gdsweep import signals, tracking
 
-            tracking.end_run(self._sweep.store, self._sweep.parent_run_id, "FAILED")
+            status = "KILLED" if signals.received else "FAILED"
+            tracking.end_run(self._sweep.store, self._sweep.parent_run_id, status)

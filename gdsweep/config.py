@@ -28,6 +28,7 @@ class TrackingConfig:
     uri: str | None = None  # unset: $MLFLOW_TRACKING_URI, else sqlite:///<outputs_dir>/mlflow.db
     experiment: str = "gdsweep"
     run_name: str | None = None  # unset: the command-line overrides, e.g. "lr=0.1"
+    chunk_steps: int = 1000  # steps computed between two flushes to MLflow: a hard kill loses at most these
 
 
 @dataclass
@@ -60,11 +61,12 @@ def validate(cfg: DictConfig) -> RunSpec:
         function=OmegaConf.to_container(cfg.function, resolve=True),
         x0=_point(cfg.x0),
         lr=_learning_rate(cfg.lr),
-        N=_steps(cfg.N),
+        N=_whole("N", cfg.N, 1, "9"),
         device=device,
         dtype=dtype,
         tolerances=tolerances,
-        track_sharpness_every=_every(cfg.track_sharpness_every),
+        track_sharpness_every=_whole("track_sharpness_every", cfg.track_sharpness_every, 0, "10"),
+        chunk_steps=_whole("tracking.chunk_steps", cfg.tracking.chunk_steps, 1, "1000"),
     )
 
 
@@ -82,19 +84,12 @@ def _learning_rate(value: Any) -> float:
     return float(value)
 
 
-def _steps(value: Any) -> int:
+def _whole(key: str, value: Any, minimum: int, example: str) -> int:
+    """A whole number >= minimum (2.0 counts, True does not)."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise GdsweepError("N", f"{value!r} is not a whole number of steps >= 1", "give e.g. N=9")
-    return value
-
-
-def _every(value: Any) -> int:
-    if not isinstance(value, int) or value < 0:
-        raise GdsweepError(
-            "track_sharpness_every", f"{value!r} is not a whole number >= 0", "use e.g. track_sharpness_every=10"
-        )
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise GdsweepError(key, f"{value!r} is not a whole number >= {minimum}", f"use e.g. {key}={example}")
     return value
 
 

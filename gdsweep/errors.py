@@ -1,8 +1,13 @@
 """The one exception type a user sees: a bad input, named by its key, with the fix."""
 
+import sys
+from typing import NoReturn
+
+EXIT_CODE = 2  # bad input, as argparse and most CLIs have it
+
 
 class GdsweepError(Exception):
-    """Bad input. Printed as one line (`gdsweep: error: <key>: <what> — <fix>`), never a traceback."""
+    """Bad input. Printed as one line (`gdsweep: error: <key>: <what>; <fix>`), never a traceback."""
 
     def __init__(self, key: str, problem: str, fix: str) -> None:
         self.key, self.problem, self.fix = key, problem, fix
@@ -10,3 +15,8 @@ class GdsweepError(Exception):
 
     def line(self) -> str:
         return f"gdsweep: error: {self}"
+
+    def exit(self) -> NoReturn:
+        """Print the line on stderr and leave with EXIT_CODE."""
+        print(self.line(), file=sys.stderr, flush=True)
+        sys.exit(EXIT_CODE)

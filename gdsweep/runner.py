@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gdsweep import devices, functions, provenance, theory, tracking
+from gdsweep import devices, functions, provenance, signals, theory, tracking
 from gdsweep.config import validate
-from gdsweep.descent import Trajectory, descend
+from gdsweep.descent import Trajectory, descend_in_chunks
 from gdsweep.errors import GdsweepError
 from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.table import Row, describe, format_table
@@ -70,12 +70,20 @@ def execute(
     )
     dtype = DTYPES[spec.dtype]
     tags = {**provenance.tags(device), **extra_tags}
-    with tracking.tracked_run(store, name, tags, sweep.parent_run_id if sweep else None) as run_id:
+    parent = sweep.parent_run_id if sweep else None
+    with signals.deferred() as stop, tracking.tracked_run(store, name, tags, parent) as run_id:
         x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
-        trajectory = descend(function.f, x0, torch.tensor([spec.lr], dtype=dtype, device=device), spec.N)
+        lr = torch.tensor([spec.lr], dtype=dtype, device=device)
+        pieces = []
+        for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps):
+            pieces.append(piece)  # logged as it comes: a kill loses at most one chunk
+            tracking.log_run(
+                store, run_id, params=params if len(pieces) == 1 else {}, series=_series(piece), first_step=piece.start
+            )
+            stop.check(f"after step {piece.start + piece.steps} of {spec.N} (all logged)")
+        trajectory = Trajectory.join(pieces)
         labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
-        series = _series(trajectory)
-        final_cost, rate = series["cost"][-1], labels.rate[0]
+        final_cost, rate = trajectory.cost[-1, 0].item(), labels.rate[0]
         reached = (trajectory.grad_norm[:, 0] <= spec.tolerances.grad_tol).nonzero()
         local = theory.local_model(
             function, trajectory, labels.regime[0] == CONVERGING, spec.lr, spec.track_sharpness_every
@@ -83,15 +91,14 @@ def execute(
         tracking.log_run(
             store,
             run_id,
-            params=params,
-            tags={**_result_tags(labels, series["cost"]), **local.tags},
+            tags={**_result_tags(labels, trajectory.cost[:, 0].tolist()), **local.tags},
             metrics={
                 "final_cost": final_cost,
                 "rate": rate,
                 **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
                 **local.metrics,
             },
-            series={**series, **local.series},
+            series=local.series,
         )
         texts = {"config.resolved.yaml": OmegaConf.to_yaml(resolved)}
         if hydra_dir is None:
@@ -127,7 +134,7 @@ def _log_figures(
 
 def _series(trajectory: Trajectory) -> dict[str, list[float]]:
     """The per-step series of the first (here: only) learning rate; the iterates in 1-D (x)
-    and 2-D (x_0, x_1), where the report can draw them."""
+    and 2-D (x_0, x_1), where the report can draw them. Step k is row k - trajectory.start."""
     series = {"cost": trajectory.cost[:, 0].tolist(), "grad_norm": trajectory.grad_norm[:, 0].tolist()}
     dim = trajectory.x.shape[-1]
     if dim == 1:

@@ -32,3 +32,4 @@ class RunSpec:
     dtype: str
     tolerances: Tolerances = field(default_factory=Tolerances)
     track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps
+    chunk_steps: int = 1000  # steps between two flushes to MLflow

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -24,12 +25,20 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from gdsweep.errors import GdsweepError
+
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
 PARENT_TAG = "mlflow.parentRunId"
 BATCH_LIMIT = 1000  # MLflow's cap on metrics + params + tags in one log_batch call
 PARAMS_LIMIT = TAGS_LIMIT = 100
 LOCK_RETRIES = 12
+SERVER_TIMEOUT = 10  # seconds to wait for a tracking server's /health answer
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     cost of a commit and lets parallel jobs read while one writes. In the embedded store the
     experiment's artifacts go under outputs_dir.
     """
+    if uri.startswith(("http://", "https://")):
+        _require_server(uri)
     if uri == embedded_uri(outputs_dir):
         Path(outputs_dir).mkdir(parents=True, exist_ok=True)
     database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
@@ -115,8 +126,8 @@ def tracked_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id:
     run_id = start_run(store, name, tags, parent_run_id)
     try:
         yield run_id
-    except KeyboardInterrupt:
-        end_run(store, run_id, "KILLED")
+    except KeyboardInterrupt as stop:
+        fail_run(store, run_id, stop, "KILLED")
         raise
     except BaseException as err:
         fail_run(store, run_id, err)
@@ -124,10 +135,10 @@ def tracked_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id:
     end_run(store, run_id)
 
 
-def fail_run(store: Store, run_id: str, error: BaseException) -> None:
-    """End a run FAILED, with the error's one-line message as tag `error`."""
+def fail_run(store: Store, run_id: str, error: BaseException, status: str = "FAILED") -> None:
+    """End a run FAILED (or KILLED), with the error's one-line message as tag `error`."""
     _retry(store.client.set_tag, run_id, "error", str(error)[:5000] or type(error).__name__)
-    end_run(store, run_id, "FAILED")
+    end_run(store, run_id, status)
 
 
 def log_run(
@@ -137,16 +148,17 @@ def log_run(
     tags: Mapping[str, str] = {},
     metrics: Mapping[str, float] = {},
     series: Mapping[str, Sequence[float] | Mapping[int, float]] = {},
+    first_step: int = 0,
 ) -> None:
     """Log params, tags, summary metrics and per-step series in few batch calls.
 
-    A series is a sequence (step = index) or a mapping step -> value. Non-finite values are
-    left out: a diverging run keeps its finite steps.
+    A series is a sequence (step = first_step + index) or a mapping step -> value. Non-finite
+    values are left out: a diverging run keeps its finite steps.
     """
     stamp = int(time.time() * 1000)
     points = [Metric(key, value, stamp, 0) for key, value in metrics.items() if math.isfinite(value)]
     for key, values in series.items():
-        steps = values.items() if isinstance(values, Mapping) else enumerate(values)
+        steps = values.items() if isinstance(values, Mapping) else enumerate(values, first_step)
         points += [Metric(key, value, stamp, step) for step, value in steps if math.isfinite(value)]
     param_list = [Param(key, str(value)) for key, value in params.items()]
     tag_list = [RunTag(key, str(value)) for key, value in tags.items()]
@@ -247,6 +259,27 @@ def _require_store(uri: str) -> None:
     """Reading from an SQLite file that is not there would create it: say it is missing instead."""
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
+
+
+def _require_server(uri: str) -> None:
+    """Fail in seconds, naming tracking.uri, when no MLflow server answers there.
+
+    MLflow's own client retries a dead server for minutes (7 retries, backoff factor 2, 120 s
+    timeouts); unless the user set them, gdsweep lowers those to a few seconds in all, so a
+    server that dies mid-run is reported quickly too.
+    """
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT) as answer:
+            answer.read()
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise GdsweepError(
+            "tracking.uri",
+            f"no MLflow server answers at {uri} ({reason})",
+            "start one (mlflow server --host 127.0.0.1 --port 5000), or unset tracking.uri and MLFLOW_TRACKING_URI",
+        ) from None
 
 
 def _retry(call, *args, **kwargs):
