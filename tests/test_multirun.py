@@ -1,7 +1,5 @@
 """A real `python -m gdsweep ... --multirun` in a subprocess: one parent run, nested children."""
 
-import pytest
-
 from tests.conftest import all_runs, embedded_client
 
 LRS = ["0.01", "0.1", "1.0", "1.1"]
@@ -44,12 +42,3 @@ def test_multirun_creates_one_parent_with_a_child_per_lr(cli, tmp_path):
     assert table and {"0.01", "1", "1.1"} <= set(rows)
     assert "converging" in rows["0.01"] and "oscillating" in rows["1"] and "diverging" in rows["1.1"]
     assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in result.stdout
-
-
-@pytest.mark.parametrize("jobs", [4])
-def test_joblib_multirun_on_a_fresh_store_loses_nothing(cli, tmp_path, jobs):
-    lrs = ["0.01", "0.05", "0.1", "0.3", "0.6", "0.9", "1.0", "1.2"]
-    assert not (tmp_path / "outputs").exists()
-    result = cli(f"lr={','.join(lrs)}", "N=200", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "--multirun")
-    assert result.returncode == 0, result.stderr
-    check_sweep(embedded_client(tmp_path), lrs, 200)
