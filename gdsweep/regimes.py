@@ -3,7 +3,9 @@
 The rules read a whole trajectory at once, one column per learning rate (README, "Regimes"):
 
 1. a non-finite cost or iterate                                   -> diverging
-2. final gradient norm <= grad_tol                                -> converging, converged
+2. final gradient norm <= grad_tol, or x hops across its minimum
+   by rounding (the last 2·max_period steps within 1024 ulps of x,
+   one of them reversing the one before)                          -> converging, converged
 3. x_k = x_(k-p) over the last 2p steps for the smallest p >= 2,
    unless the cost still falls measurably at every step           -> oscillating, period p
 4. cost rises at every step of the tail (last half) and overall   -> diverging
@@ -26,6 +28,7 @@ from gdsweep.spec import Tolerances
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
 MONOTONE, ZIGZAG = "monotone", "zigzag"
+ROUNDING_ULPS = 1024  # steps this many ulps of x or smaller, hopping back and forth, are rounding
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,60 @@ class Regimes:
     rate: list[float]  # nan when fewer than two cost changes were seen
 
 
-def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances) -> Regimes:
-    """Label every column of a trajectory: cost (N+1, B), x (N+1, B, D), grad_norm (N+1, B)."""
+class Earlier:
+    """What the labels need from steps a caller did not keep (a scan keeps only a tail).
+
+    Fed every piece of a run in order; classify then reads whether any step was non-finite and
+    the zigzag vote over the whole run, not just over the tail.
+    """
+
+    def __init__(self) -> None:
+        self.finite: Tensor | None = None  # (B,) every value so far finite
+        self.reversing = self.aligned = 0  # (B,) counts of consecutive step pairs
+        self._last_x: Tensor | None = None
+        self._last_step: Tensor | None = None
+
+    def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
+        """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece."""
+        x = x.double().cpu()
+        finite = cost.isfinite().all(0).cpu() & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0).cpu()
+        self.finite = finite if self.finite is None else self.finite & finite
+        points = x if self._last_x is None else torch.cat([self._last_x[None], x])
+        step = torch.nan_to_num(points[1:] - points[:-1])
+        pairs = step if self._last_step is None else torch.cat([self._last_step[None], step])
+        dot = (pairs[1:] * pairs[:-1]).sum(-1)
+        self.reversing = self.reversing + (dot < 0).sum(0)
+        self.aligned = self.aligned + (dot > 0).sum(0)
+        self._last_x = x[-1]
+        if len(step):
+            self._last_step = step[-1]
+
+
+def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlier: Earlier | None = None) -> Regimes:
+    """Label every column of a trajectory: cost (N+1, B), x (N+1, B, D), grad_norm (N+1, B).
+
+    Given `earlier` (fed the whole run), the rows are the run's tail: the rules read the tail,
+    and non-finite values and the zigzag vote count the whole run.
+    """
+    eps = torch.finfo(x.dtype).eps
     cost, x, grad_norm = cost.double().cpu(), x.double().cpu(), grad_norm.double().cpu()
     n = cost.shape[0] - 1
     finite = cost.isfinite().all(0) & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0)
-    converged = finite & (grad_norm[-1] <= tol.grad_tol)
+    if earlier is not None:
+        finite = finite & earlier.finite
 
     step = torch.nan_to_num(x[1:] - x[:-1])  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
+    # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
+    # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
+    # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
+    # hence 1024 ulps (|m| up to 0.999); a true 2-cycle just past the edge is far larger.
+    # A run stuck because lr · grad is below rounding does not hop: it is not converged.
+    rounding = ROUNDING_ULPS * eps * (1 + torch.linalg.vector_norm(x[-1], dim=-1))
+    last = step[-2 * tol.max_period :]
+    hopping = ((last[1:] * last[:-1]).sum(-1) < 0).any(0)
+    at_floor = hopping & (step_norm[-2 * tol.max_period :].amax(0) <= rounding) if n else torch.zeros_like(finite)
+    converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor)
     change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
 
     period = _cycle_period(x, step_norm, tol) * (finite & ~converged)
@@ -65,7 +113,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances) -> Reg
     period = period * ~progress
     diverging = ~finite | ((period == 0) & ~converged & rising)
     converging = finite & ~diverging & (converged | ((period == 0) & falling))
-    zigzag = _mostly_reversing(step)
+    zigzag = _mostly_reversing(step) if earlier is None else earlier.reversing > earlier.aligned
     rate = _rate(change, step_norm)
 
     regime, path = [], []
