@@ -21,6 +21,7 @@ from gdsweep.config import validate
 from gdsweep.descent import Trajectory, descend_in_chunks
 from gdsweep.errors import GdsweepError
 from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
+from gdsweep.spec import RunSpec
 from gdsweep.table import Row, describe, format_table
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -35,6 +36,64 @@ class Outcome:
     row: Row
 
 
+@dataclass(frozen=True)
+class Job:
+    """A job's checked settings and where it logs: what a plain run and a scan share."""
+
+    name: str
+    resolved: dict[str, Any]  # the config, resolved once: params and the config artifact
+    spec: RunSpec
+    function: functions.Function
+    device: torch.device
+    dtype: torch.dtype
+    store: tracking.Store
+    tags: dict[str, str]
+    parent: str | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return _flatten(self.resolved)
+
+
+def prepare(
+    cfg: DictConfig, overrides: Sequence[str], sweep: tracking.Sweep | None, extra_tags: Mapping[str, str] = {}
+) -> Job:
+    """Check the config and open the store; a bad value raises GdsweepError before any run is left open.
+
+    Inside a sweep a bad value still gets a FAILED child run, so the sweep records it.
+    """
+    name = cfg.tracking.run_name or ",".join(overrides) or "defaults"
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        spec = validate(cfg)
+        function = functions.build(spec.function, dim=len(spec.x0))
+        device = devices.resolve(spec.device)
+    except GdsweepError as err:
+        if sweep:
+            run_id = tracking.start_run(sweep.store, name, {}, sweep.parent_run_id)
+            tracking.log_run(sweep.store, run_id, params=_flatten(resolved))
+            tracking.fail_run(sweep.store, run_id, err)
+        raise
+    store = (
+        sweep.store
+        if sweep
+        else tracking.open_store(
+            tracking.resolve_uri(cfg.tracking.uri, cfg.outputs_dir), cfg.tracking.experiment, cfg.outputs_dir
+        )
+    )
+    tags = {**provenance.tags(device), **extra_tags}
+    parent = sweep.parent_run_id if sweep else None
+    return Job(name, resolved, spec, function, device, DTYPES[spec.dtype], store, tags, parent)
+
+
+def log_config(job: Job, run_id: str, overrides: Sequence[str], hydra_dir: Path | None) -> None:
+    """The job's .hydra folder (or, without Hydra, its overrides) and the resolved config, under hydra/."""
+    texts = {"config.resolved.yaml": OmegaConf.to_yaml(job.resolved)}
+    if hydra_dir is None:
+        texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
+    tracking.log_files(job.store, run_id, hydra_dir, texts, "hydra")
+
+
 def execute(
     cfg: DictConfig,
     overrides: Sequence[str] = (),
@@ -45,33 +104,11 @@ def execute(
     """Run one job and log it; a bad value raises GdsweepError before any run is left open.
 
     hydra_dir is the job's `.hydra` folder (logged as artifacts); sweep is the parent run of a
-    --multirun, or None for a plain run. Inside a sweep a bad value still gets a FAILED child
-    run, so the sweep records it.
+    --multirun, or None for a plain run.
     """
-    name = cfg.tracking.run_name or ",".join(overrides) or "defaults"
-    resolved = OmegaConf.to_container(cfg, resolve=True)  # resolved once: params and the config artifact
-    params = _flatten(resolved)
-    try:
-        spec = validate(cfg)
-        function = functions.build(spec.function, dim=len(spec.x0))
-        device = devices.resolve(spec.device)
-    except GdsweepError as err:
-        if sweep:
-            run_id = tracking.start_run(sweep.store, name, {}, sweep.parent_run_id)
-            tracking.log_run(sweep.store, run_id, params=params)
-            tracking.fail_run(sweep.store, run_id, err)
-        raise
-    store = (
-        sweep.store
-        if sweep
-        else tracking.open_store(
-            tracking.resolve_uri(cfg.tracking.uri, cfg.outputs_dir), cfg.tracking.experiment, cfg.outputs_dir
-        )
-    )
-    dtype = DTYPES[spec.dtype]
-    tags = {**provenance.tags(device), **extra_tags}
-    parent = sweep.parent_run_id if sweep else None
-    with signals.deferred() as stop, tracking.tracked_run(store, name, tags, parent) as run_id:
+    job = prepare(cfg, overrides, sweep, extra_tags)
+    spec, function, store, dtype, device, params = job.spec, job.function, job.store, job.dtype, job.device, job.params
+    with signals.deferred() as stop, tracking.tracked_run(store, job.name, job.tags, job.parent) as run_id:
         x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
         lr = torch.tensor([spec.lr], dtype=dtype, device=device)
         pieces = []
@@ -86,7 +123,12 @@ def execute(
         final_cost, rate = trajectory.cost[-1, 0].item(), labels.rate[0]
         reached = (trajectory.grad_norm[:, 0] <= spec.tolerances.grad_tol).nonzero()
         local = theory.local_model(
-            function, trajectory, labels.regime[0] == CONVERGING, spec.lr, spec.track_sharpness_every
+            function,
+            trajectory,
+            labels.regime[0] == CONVERGING,
+            spec.lr,
+            spec.track_sharpness_every,
+            labels.converged[0],
         )
         tracking.log_run(
             store,
@@ -100,10 +142,7 @@ def execute(
             },
             series=local.series,
         )
-        texts = {"config.resolved.yaml": OmegaConf.to_yaml(resolved)}
-        if hydra_dir is None:
-            texts["overrides.yaml"] = OmegaConf.to_yaml(list(overrides))
-        tracking.log_files(store, run_id, hydra_dir, texts, "hydra")
+        log_config(job, run_id, overrides, hydra_dir)
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
@@ -166,6 +205,15 @@ def run_job(cfg: DictConfig) -> None:
     multirun = hydra.mode == RunMode.MULTIRUN
     sweep = tracking.Sweep.load(Path(hydra.sweep.dir)) if multirun else None
     hydra_dir = Path(hydra.runtime.output_dir) / hydra.output_subdir if hydra.output_subdir else None
+    if cfg.get("scan") is not None:
+        from gdsweep.scan_run import execute_scan
+
+        scanned = execute_scan(cfg, list(hydra.overrides.task), hydra_dir, sweep)
+        print("\n".join(scanned.lines))
+        if scanned.folder is not None:
+            print(f"Scan table and figures: {scanned.folder} (also on the MLflow run under scan/)")
+        print(f"MLflow run {scanned.run_id}; to browse: {tracking.ui_command(scanned.uri)}", flush=True)
+        return
     outcome = execute(cfg, list(hydra.overrides.task), hydra_dir, sweep)
     if multirun:
         detail = f" ({outcome.row.detail})" if outcome.row.detail else ""

@@ -71,19 +71,25 @@ class LocalModel:
     series: dict[str, Any]
 
 
-def local_model(function: Function, trajectory: Trajectory, converging: bool, lr: float, every: int = 0) -> LocalModel:
-    """Theory next to the observation: λmax and the critical lr 2/λmax at the known minimiser
-    nearest the end of the run (or, when none is known, at the last iterate of a converging
-    run), the distance to the nearest minimiser per step, and λmax along the path (metric
-    `sharpness`) every track_sharpness_every steps."""
+def local_model(
+    function: Function, trajectory: Trajectory, converging: bool, lr: float, every: int = 0, converged: bool = False
+) -> LocalModel:
+    """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
+    is about (the known minimiser nearest its end; the point it settled in when that is another
+    well; the last iterate of a converging run when no minimiser is known), the distance to
+    the nearest minimiser per step, and λmax along the path (metric `sharpness`) every
+    track_sharpness_every steps."""
     x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
     end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
     series: dict[str, Any] = {}
-    point = x[-1] if converging else None
+    point, where = (x[-1], "last iterate") if converging else (None, "")
     if function.minimizers:
         minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
-        point = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
+        nearest = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
         series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
+        elsewhere = torch.linalg.vector_norm(nearest - end) > 1e-3 * (1 + torch.linalg.vector_norm(nearest))
+        if not (converged and elsewhere):  # a run settled in a well that is not a listed minimum
+            point, where = nearest, "minimiser"
     if every:
         steps = list(range(0, trajectory.steps + 1, every))
         finite = [k for k in steps if torch.isfinite(x[k]).all()]
@@ -95,10 +101,9 @@ def local_model(function: Function, trajectory: Trajectory, converging: bool, lr
     metrics = {"lambda_max": top} if math.isfinite(top) else {}
     if math.isfinite(top) and top > 0:
         metrics["critical_lr"] = 2 / top
-    tags = {"predicted_regime": predicted_regime(lr, top), "theory_point": _show_point(point, function)}
+    tags = {"predicted_regime": predicted_regime(lr, top), "theory_point": _show_point(point, where)}
     return LocalModel(tags, metrics, series)
 
 
-def _show_point(point: Tensor, function: Function) -> str:
-    where = "minimiser" if function.minimizers else "last iterate"
+def _show_point(point: Tensor, where: str) -> str:
     return f"{where} ({', '.join(f'{v:.6g}' for v in point.tolist())})"
