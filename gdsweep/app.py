@@ -24,6 +24,7 @@ def _task(cfg: DictConfig) -> None:
     try:
         if not multirun:
             config.validate(cfg)  # fail fast, before torch and MLflow are imported
+            config.scan_spec(cfg)
         from gdsweep.runner import run_job
 
         run_job(cfg)

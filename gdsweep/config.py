@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from gdsweep.errors import GdsweepError
-from gdsweep.spec import RunSpec, Tolerances
+from gdsweep.spec import RunSpec, ScanSpec, Tolerances
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DTYPES = ("float32", "float64")
@@ -43,6 +43,7 @@ class GdsweepConfig:
     track_sharpness_every: int = 0
     regime: Tolerances = field(default_factory=Tolerances)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    scan: Any = None  # set by scan=dense or scan=edge (conf/scan/); checked by scan_spec
 
 
 ConfigStore.instance().store(name="gdsweep_schema", node=GdsweepConfig)
@@ -68,6 +69,41 @@ def validate(cfg: DictConfig) -> RunSpec:
         track_sharpness_every=_whole("track_sharpness_every", cfg.track_sharpness_every, 0, "10"),
         chunk_steps=_whole("tracking.chunk_steps", cfg.tracking.chunk_steps, 1, "1000"),
     )
+
+
+SCAN_MODES, SPACINGS = ("dense", "edge"), ("log", "linear")
+
+
+def scan_spec(cfg: DictConfig) -> ScanSpec | None:
+    """The scan's settings when scan=dense or scan=edge was chosen, else None."""
+    scan = cfg.get("scan")
+    if scan is None:
+        return None
+    mode, spacing = str(scan.get("mode")), str(scan.get("spacing"))
+    if mode not in SCAN_MODES:
+        raise GdsweepError("scan.mode", f"{mode!r} is not a scan", "choose scan=dense or scan=edge")
+    if spacing not in SPACINGS:
+        raise GdsweepError(
+            "scan.spacing", f"{spacing!r} is not a spacing", "use scan.spacing=log or scan.spacing=linear"
+        )
+    lr_min, lr_max = _positive("scan.lr_min", scan.get("lr_min")), _positive("scan.lr_max", scan.get("lr_max"))
+    if lr_min >= lr_max:
+        raise GdsweepError("scan.lr_max", f"{lr_max:g} is not above scan.lr_min={lr_min:g}", "give lr_min < lr_max")
+    return ScanSpec(
+        mode=mode,
+        lr_min=lr_min,
+        lr_max=lr_max,
+        num=_whole("scan.num", scan.get("num"), 2, "1000"),
+        spacing=spacing,
+        tail=_whole("scan.tail", scan.get("tail"), 8, "256"),
+        rel_tol=_positive("scan.rel_tol", scan.get("rel_tol")),
+    )
+
+
+def _positive(key: str, value: Any) -> float:
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise GdsweepError(key, f"{value!r} is not a positive number", f"give e.g. {key}=0.1")
+    return float(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -83,15 +83,20 @@ def regime_map(runs: list[dict], critical_lr: float | None) -> Figure:
         chosen = [r for r in runs if r["regime"] == regime and r["rate"] is not None and math.isfinite(r["rate"])]
         ax.scatter([r["lr"] for r in chosen], [r["rate"] for r in chosen], color=color, label=regime, zorder=3)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
-    if critical_lr:
-        ax.axvline(critical_lr / 2, color="tab:blue", linestyle="--", label=f"1/λmax = {critical_lr / 2:.4g}")
-        ax.axvline(critical_lr, color="tab:purple", linestyle="--", label=f"2/λmax = {critical_lr:.4g}")
+    theory_lines(ax, critical_lr)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set(xlabel="learning rate", ylabel="cost change per step (rate)", title="Regime map")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def theory_lines(ax, critical_lr: float | None) -> None:
+    """Mark 1/λmax (zigzag onset) and 2/λmax (the edge) on an lr axis, when theory knows them."""
+    if critical_lr:
+        ax.axvline(critical_lr / 2, color="tab:blue", linestyle="--", label=f"1/λmax = {critical_lr / 2:.4g}")
+        ax.axvline(critical_lr, color="tab:purple", linestyle="--", label=f"2/λmax = {critical_lr:.4g}")
 
 
 def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = None) -> Figure | None:

@@ -33,3 +33,16 @@ class RunSpec:
     tolerances: Tolerances = field(default_factory=Tolerances)
     track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps
     chunk_steps: int = 1000  # steps between two flushes to MLflow
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """A dense scan (every lr of a grid in one batched descent) or an edge search (bisection)."""
+
+    mode: str  # dense | edge
+    lr_min: float
+    lr_max: float
+    num: int  # dense: lrs in the grid; edge: lrs per bisection round
+    spacing: str  # log | linear
+    tail: int  # last steps kept per lr: the labels and the bifurcation diagram read these
+    rel_tol: float  # edge: stop when (hi - lo) / lo is at most this

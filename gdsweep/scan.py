@@ -1,0 +1,158 @@
+"""Dense learning-rate scans and the stability-edge search, as batched descents.
+
+A --multirun pays a Hydra job and an MLflow run per lr; here every lr is a row of one
+tensor, so 10⁴ lrs cost about what one does. Only the last `tail` steps are kept (the
+regime rules and the bifurcation diagram read those); what the labels need from earlier
+steps is counted as the pieces go by (`regimes.Earlier`). Pure torch: no Hydra, no MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import torch
+from torch import Tensor
+
+from gdsweep.descent import Objective, Trajectory, descend_in_chunks
+from gdsweep.errors import GdsweepError
+from gdsweep.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
+from gdsweep.spec import ScanSpec, Tolerances
+
+Progress = Callable[[int], None]  # told the number of steps done so far
+
+
+def grid(lr_min: float, lr_max: float, num: int, spacing: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """num lrs from lr_min to lr_max, both included, evenly spaced on a log or linear axis."""
+    if spacing == "log":
+        return torch.logspace(math.log10(lr_min), math.log10(lr_max), num, dtype=torch.float64).to(dtype).to(device)
+    return torch.linspace(lr_min, lr_max, num, dtype=torch.float64).to(dtype).to(device)
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """The labels of every lr and the tail they were read from."""
+
+    tail: Trajectory  # the last `tail` steps (+1 row), start = N - tail
+    labels: Regimes
+
+
+def descend_tail(
+    f: Objective, x0: Tensor, lr: Tensor, steps: int, keep: int, tol: Tolerances, progress: Progress | None = None
+) -> Scanned:
+    """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr."""
+    earlier, kept = Earlier(), []
+    for piece in descend_in_chunks(f, x0, lr, steps, keep):
+        earlier.add(piece.x, piece.cost, piece.grad_norm)
+        kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
+        if progress:
+            progress(piece.start + piece.steps)
+    joined = Trajectory.join(kept)
+    tail = joined.rows(max(0, joined.cost.shape[0] - (keep + 1)))
+    return Scanned(tail, classify(tail.cost, tail.x, tail.grad_norm, tol, earlier))
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A boundary in lr, bracketed: the predicate holds at lo and fails at hi, (hi - lo) / lo <= rel_tol."""
+
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class EdgeSearch:
+    """Both boundaries the edge search finds, and what it cost."""
+
+    stable: Edge  # lo: the largest lr found that converges; hi: the smallest found that does not
+    zigzag: Edge  # lo: the largest lr found with a monotone path; hi: the smallest that zigzags (or worse)
+    rounds: int
+    runs: int
+
+
+def find_edges(
+    f: Objective, x0: Tensor, spec: ScanSpec, steps: int, tol: Tolerances, dtype: torch.dtype, device: torch.device
+) -> EdgeSearch:
+    """Bisect (in `spec.num`-way rounds, each one batched run) where convergence stops and where zigzag starts.
+
+    The first round spreads spec.num lrs over [lr_min, lr_max]; each later round spreads them
+    inside both brackets at once. A boundary is the first lr, going up, where its predicate
+    fails: on functions where convergence comes back at larger lrs this finds the lowest edge.
+    Raises GdsweepError when lr_min does not converge monotonically or lr_max still converges.
+    """
+    predicates = (_converges, _converges_monotonically)
+    lrs = grid(spec.lr_min, spec.lr_max, spec.num, spec.spacing, torch.float64, torch.device("cpu"))
+    brackets = [_first_failure(lrs, p(_labels(f, x0, lrs, steps, spec, tol, dtype, device))) for p in predicates]
+    rounds, runs = 1, spec.num
+    while any(b.hi - b.lo > spec.rel_tol * b.lo for b in brackets):
+        inner = [
+            grid(b.lo, b.hi, spec.num + 2, spec.spacing, torch.float64, torch.device("cpu"))[1:-1] for b in brackets
+        ]
+        labels = _labels(f, x0, torch.cat(inner), steps, spec, tol, dtype, device)
+        split = [labels[: spec.num], labels[spec.num :]]
+        brackets = [
+            _narrow(b, lrs_in, p(part)) for b, lrs_in, p, part in zip(brackets, inner, predicates, split, strict=True)
+        ]
+        rounds, runs = rounds + 1, runs + 2 * spec.num
+    return EdgeSearch(brackets[0], brackets[1], rounds, runs)
+
+
+def _labels(f, x0, lrs, steps, spec, tol, dtype, device) -> list[tuple[str, str | None]]:
+    scanned = descend_tail(f, x0, lrs.to(dtype).to(device), steps, min(spec.tail, steps), tol)
+    return list(zip(scanned.labels.regime, scanned.labels.path))
+
+
+def _converges(labels: list[tuple[str, str | None]]) -> list[bool]:
+    return [regime == CONVERGING for regime, _ in labels]
+
+
+def _converges_monotonically(labels: list[tuple[str, str | None]]) -> list[bool]:
+    return [regime == CONVERGING and path == MONOTONE for regime, path in labels]
+
+
+def _first_failure(lrs: Tensor, holds: list[bool]) -> Edge:
+    """The bracket around the first lr of the grid where the predicate fails."""
+    if not holds[0]:
+        raise GdsweepError(
+            "scan.lr_min", f"{lrs[0].item():g} does not converge monotonically", "lower it, e.g. scan.lr_min=1e-4"
+        )
+    if holds[-1]:
+        raise GdsweepError("scan.lr_max", f"{lrs[-1].item():g} still converges", "raise it, e.g. scan.lr_max=10")
+    first = holds.index(False)
+    return Edge(lrs[first - 1].item(), lrs[first].item())
+
+
+def _narrow(bracket: Edge, inner: Tensor, holds: list[bool]) -> Edge:
+    """The sub-bracket of the first failure among lo < inner... < hi (lo holds, hi fails)."""
+    points = [bracket.lo, *inner.tolist(), bracket.hi]
+    first = ([*holds, False]).index(False)
+    return Edge(points[first], points[first + 1])
+
+
+class ProgressBar:
+    """`scan: [#####     ] 512/1000 steps  1.2 s` on stderr, redrawn at most ten times a second.
+
+    Shown only on a terminal (or when forced), so logs and tests stay clean.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, force: bool = False) -> None:
+        self.total, self.stream = total, stream
+        self.enabled = force or stream.isatty()
+        self.started = self._drawn = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._drawn < 0.1 and done < self.total):
+            return
+        self._drawn = now
+        filled = self.WIDTH * done // self.total
+        bar = "#" * filled + " " * (self.WIDTH - filled)
+        end = "\n" if done >= self.total else ""
+        self.stream.write(f"\rscan: [{bar}] {done}/{self.total} steps  {now - self.started:.1f} s{end}")
+        self.stream.flush()

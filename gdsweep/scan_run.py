@@ -1,0 +1,163 @@
+"""One scan job (scan=dense or scan=edge): every lr in one batched descent, logged as ONE MLflow run.
+
+Dense: a per-lr table (scan.csv), the bifurcation diagram and the regime strip under the
+run's `scan/` artifacts, and the grid's edges as metrics. Edge: the stability edge and the
+zigzag onset, bracketed to scan.rel_tol, as metrics next to 2/λmax and 1/λmax.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from gdsweep import config, signals, theory, tracking
+from gdsweep.regimes import CONVERGING, MONOTONE, Regimes
+from gdsweep.runner import Job, log_config, prepare
+from gdsweep.scan import ProgressBar, descend_tail, find_edges, grid
+from gdsweep.spec import ScanSpec
+
+SUMMARY = "scan.csv"
+COLUMNS = ("lr", "regime", "path", "period", "converged", "final_cost", "rate")
+DIAGRAM_ITERATES = 64  # last iterates per lr drawn in the bifurcation diagram
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    run_id: str
+    uri: str
+    lines: list[str]  # what the command prints
+    metrics: dict[str, float]
+    folder: Path | None  # where scan.csv and the figures were written (None: only in MLflow)
+
+
+def execute_scan(
+    cfg: DictConfig, overrides: Sequence[str] = (), hydra_dir: Path | None = None, sweep: tracking.Sweep | None = None
+) -> ScanOutcome:
+    """Run the configured scan as one MLflow run (tag gdsweep.role=scan)."""
+    scan = config.scan_spec(cfg)
+    job = prepare(cfg, overrides, sweep)
+    tags = {**job.tags, "gdsweep.role": "scan", "gdsweep.scan": scan.mode}
+    x0 = torch.tensor(job.spec.x0, dtype=job.dtype, device=job.device)
+    started = time.perf_counter()
+    with (
+        signals.deferred() as stop,
+        tracking.tracked_run(job.store, job.name, tags, job.parent) as run_id,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        tracking.log_run(job.store, run_id, params=job.params)
+        folder = hydra_dir.parent / "scan" if hydra_dir is not None else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        if scan.mode == "dense":
+            metrics, lines = _dense(job, scan, x0, stop, folder)
+        else:
+            metrics, lines = _edge(job, scan, x0)
+        lines.insert(
+            0,
+            f"scan={scan.mode} on {job.spec.function['name']}, N={job.spec.N}, {job.device.type}: "
+            f"{time.perf_counter() - started:.1f} s",
+        )
+        tracking.log_run(job.store, run_id, metrics=metrics)
+        log_config(job, run_id, overrides, hydra_dir)
+        tracking.log_files(job.store, run_id, folder, {}, "scan")
+    return ScanOutcome(run_id, job.store.uri, lines, metrics, folder if hydra_dir is not None else None)
+
+
+def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest, folder: Path):
+    from gdsweep import plots, scan_figures
+
+    steps = job.spec.N
+    lrs = grid(scan.lr_min, scan.lr_max, scan.num, scan.spacing, job.dtype, job.device)
+    bar = ProgressBar(steps)
+
+    def progress(done: int) -> None:
+        bar(done)
+        stop.check(f"after step {done} of {steps} (nothing logged: a scan logs its table at the end)")
+
+    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), job.spec.tolerances, progress)
+    labels, lr = scanned.labels, lrs.double().cpu().tolist()
+    _write_table(folder / SUMMARY, lr, labels, scanned.tail.cost[-1].tolist())
+    converges = [r == CONVERGING for r in labels.regime]
+    first_failure = converges.index(False) if False in converges else 0
+    model = _theory(job, scan, x0, lr[first_failure - 1] / 2 if first_failure else scan.lr_min)
+    critical = model.metrics.get("critical_lr")
+    counts = Counter(labels.regime)
+    metrics = {
+        "lrs": float(len(lr)),
+        **{f"n_{r}": float(counts[r]) for r in ("converging", "oscillating", "diverging")},
+    }
+    monotone = [r == CONVERGING and p == MONOTONE for r, p in zip(labels.regime, labels.path)]
+    lines = [
+        f"  {len(lr)} lrs from {lr[0]:g} to {lr[-1]:g} ({scan.spacing}): "
+        + ", ".join(f"{counts[r]} {r}" for r in ("converging", "oscillating", "diverging"))
+    ]
+    for key, holds, what, factor in (
+        ("stable_lr_max", converges, "converges up to", 1),
+        ("zigzag_lr", monotone, "zigzag from", 0.5),
+    ):
+        first = holds.index(False) if False in holds else None
+        if first:  # the grid's own bracket: holds at lr[first-1], fails at lr[first]
+            metrics[key] = lr[first - 1] if key == "stable_lr_max" else lr[first]
+            theory_note = f"; theory {'2' if factor == 1 else '1'}/λmax = {critical * factor:.6g}" if critical else ""
+            lines.append(f"  {what} lr={metrics[key]:.6g} on the grid{theory_note}")
+    metrics.update(model.metrics)
+    iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
+    plots.save(
+        scan_figures.figures(lrs.double().cpu().numpy(), iterates, labels.regime, critical, scan.spacing == "log"),
+        folder,
+    )
+    return metrics, lines
+
+
+def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):
+    found = find_edges(job.function.f, x0, scan, job.spec.N, job.spec.tolerances, job.dtype, job.device)
+    model = _theory(job, scan, x0, found.stable.lo / 2)
+    critical = model.metrics.get("critical_lr")
+    metrics = {
+        "edge_lr": found.stable.lo,
+        "edge_lr_upper": found.stable.hi,
+        "zigzag_lr": found.zigzag.hi,
+        "zigzag_lr_lower": found.zigzag.lo,
+        "edge_rounds": float(found.rounds),
+        "edge_runs": float(found.runs),
+        **model.metrics,
+    }
+    edge_note = zigzag_note = ""
+    if critical:
+        metrics["edge_over_critical"] = found.stable.lo / critical
+        metrics["zigzag_over_theory"] = found.zigzag.hi / (critical / 2)
+        edge_note = f"; 2/λmax = {critical:.6g} (ratio {metrics['edge_over_critical']:.4f})"
+        zigzag_note = f"; 1/λmax = {critical / 2:.6g} (ratio {metrics['zigzag_over_theory']:.4f})"
+    lines = [
+        f"  largest lr that converges: {found.stable.lo:.6g} (diverges or cycles at {found.stable.hi:.6g}){edge_note}",
+        f"  zigzag starts at:          {found.zigzag.hi:.6g} (monotone at {found.zigzag.lo:.6g}){zigzag_note}",
+        f"  {found.rounds} rounds, {found.runs} lrs in batches of {scan.num}, rel_tol={scan.rel_tol:g}",
+    ]
+    return metrics, lines
+
+
+def _theory(job: Job, scan: ScanSpec, x0: torch.Tensor, lr: float) -> theory.LocalModel:
+    """λmax and 2/λmax at the minimum where a run at `lr` settles.
+
+    Called with half the stable edge: on the local quadratic model that is 1/λmax, the lr
+    that converges fastest, so the run is sure to have settled, in the well the edge is about.
+    """
+    rate = torch.tensor([lr], dtype=job.dtype, device=job.device)
+    run = descend_tail(job.function.f, x0, rate, job.spec.N, min(scan.tail, job.spec.N), job.spec.tolerances)
+    converging = run.labels.regime[0] == CONVERGING
+    return theory.local_model(job.function, run.tail, converging, lr, converged=run.labels.converged[0])
+
+
+def _write_table(path: Path, lrs: list[float], labels: Regimes, final_cost: list[float]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for row in zip(lrs, labels.regime, labels.path, labels.period, labels.converged, final_cost, labels.rate):
+            writer.writerow(["" if value is None else value for value in row])
