@@ -56,16 +56,19 @@ class Earlier:
         self._last_step: Tensor | None = None
 
     def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
-        """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece."""
-        x = x.double().cpu()
-        finite = cost.isfinite().all(0).cpu() & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0).cpu()
+        """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece.
+
+        Works in the piece's own dtype and device (only signs and finiteness are read), so a scan
+        pays little for it; a non-finite x shows in its cost and gradient.
+        """
+        finite = (cost.sum(0, dtype=torch.float64) + grad_norm.sum(0, dtype=torch.float64)).isfinite()  # nan/inf carry
         self.finite = finite if self.finite is None else self.finite & finite
         points = x if self._last_x is None else torch.cat([self._last_x[None], x])
-        step = torch.nan_to_num(points[1:] - points[:-1])
+        step = points[1:] - points[:-1]
         pairs = step if self._last_step is None else torch.cat([self._last_step[None], step])
-        dot = (pairs[1:] * pairs[:-1]).sum(-1)
-        self.reversing = self.reversing + (dot < 0).sum(0)
-        self.aligned = self.aligned + (dot > 0).sum(0)
+        dot = (pairs[1:] * pairs[:-1]).sum(-1)  # nan compares false: neither reversing nor aligned
+        self.reversing = self.reversing + torch.count_nonzero(dot < 0, dim=0)
+        self.aligned = self.aligned + torch.count_nonzero(dot > 0, dim=0)
         self._last_x = x[-1]
         if len(step):
             self._last_step = step[-1]
@@ -82,7 +85,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     n = cost.shape[0] - 1
     finite = cost.isfinite().all(0) & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0)
     if earlier is not None:
-        finite = finite & earlier.finite
+        finite = finite & earlier.finite.cpu()
 
     step = torch.nan_to_num(x[1:] - x[:-1])  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
@@ -113,14 +116,14 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     period = period * ~progress
     diverging = ~finite | ((period == 0) & ~converged & rising)
     converging = finite & ~diverging & (converged | ((period == 0) & falling))
-    zigzag = _mostly_reversing(step) if earlier is None else earlier.reversing > earlier.aligned
+    zigzag = _mostly_reversing(step) if earlier is None else (earlier.reversing > earlier.aligned).cpu()
     rate = _rate(change, step_norm)
 
     regime, path = [], []
-    for b in range(cost.shape[1]):
-        label = DIVERGING if diverging[b] else CONVERGING if converging[b] else OSCILLATING
+    for blown, settling, reversing in zip(diverging.tolist(), converging.tolist(), zigzag.tolist()):
+        label = DIVERGING if blown else CONVERGING if settling else OSCILLATING
         regime.append(label)
-        path.append((ZIGZAG if zigzag[b] else MONOTONE) if label == CONVERGING else None)
+        path.append((ZIGZAG if reversing else MONOTONE) if label == CONVERGING else None)
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
 
 

@@ -24,6 +24,7 @@ from gdsweep.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
 from gdsweep.spec import ScanSpec, Tolerances
 
 Progress = Callable[[int], None]  # told the number of steps done so far
+CHUNK = 256  # steps per batched piece: rows held at once are 2 · max(CHUNK, tail) per lr
 
 
 def grid(lr_min: float, lr_max: float, num: int, spacing: str, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -46,7 +47,7 @@ def descend_tail(
 ) -> Scanned:
     """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr."""
     earlier, kept = Earlier(), []
-    for piece in descend_in_chunks(f, x0, lr, steps, keep):
+    for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK)):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
         kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
         if progress:

@@ -1,0 +1,38 @@
+"""Hydra launcher plugins run gdsweep's jobs unchanged: submitit_local for real, the Slurm preset composed."""
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from tests.conftest import embedded_client
+from tests.test_multirun import check_sweep
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_every_job_into_the_sweep(cli, tmp_path):
+    lrs = ["0.1", "1.0", "1.1"]
+    result = cli(f"lr={','.join(lrs)}", "N=40", "hydra/launcher=submitit_local", "--multirun")
+    assert result.returncode == 0, result.stderr
+    _, children = check_sweep(embedded_client(tmp_path), lrs, 40)
+    assert {c.data.params["lr"]: c.data.tags["regime"] for c in children} == {
+        "0.1": "converging",
+        "1.0": "oscillating",
+        "1.1": "diverging",
+    }
+    assert list((tmp_path / "outputs" / "sweeps").glob("*/.submitit"))  # submitit ran them, not Hydra's basic launcher
+
+
+def test_slurm_preset_composes_with_the_usual_fields(tmp_path):
+    with initialize_config_module("gdsweep.conf", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min, launcher.cpus_per_task) == (
+        "gpu",
+        1,
+        60,
+        2,
+    )
