@@ -9,6 +9,11 @@
 (d) per-job overhead of a multirun                                     goal <= 0.1 s
 (e) `python -m gdsweep --help` wall time                               goal <= 1 s
 (f) report (table + figures) of a 200-lr sweep, from MLflow           goal < 10 s
+(g) dense scan of 10^4 lrs x 10^3 steps of x**2 vs the bare batched loop goal <= 2x
+(h) lr-throughput of `scan=dense` vs a --multirun of the same lrs      goal >= 1000x
+(i) `scan=dense` wall time, 10^4 lrs vs 10 lrs at N=1000               goal <= 1.5x
+
+    python benchmarks/bench.py scan      # only (g)-(i), about two minutes
 """
 
 from __future__ import annotations
@@ -132,11 +137,70 @@ def report_of_200(folder: Path) -> None:
     print(f"(f) report of a 200-lr sweep: {time.perf_counter() - start:.1f} s (goal < 10 s)")
 
 
+def bare_batched_loop(lrs: torch.Tensor, steps: int) -> torch.Tensor:
+    """The same arithmetic as a scan with nothing kept: forward, backward, update, for every lr at once."""
+    x = torch.full((lrs.shape[0], 1), 4.0, dtype=lrs.dtype).requires_grad_(True)
+    column, seed = lrs.unsqueeze(-1), None
+    for k in range(steps + 1):
+        cost = x**2
+        seed = torch.ones_like(cost) if seed is None else seed
+        cost.backward(seed)
+        with torch.no_grad():
+            if k < steps:
+                x.sub_(column * x.grad)
+        x.grad = None
+    return x
+
+
+def best_of(call, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def scans(folder: Path) -> None:
+    from gdsweep import functions
+    from gdsweep.scan import descend_tail, grid
+    from gdsweep.spec import Tolerances
+
+    f = functions.build({"name": "quadratic"}, 1).f
+    lrs = grid(1e-3, 1.5, 10_000, "log", torch.float32, torch.device("cpu"))
+    bare = best_of(lambda: bare_batched_loop(lrs, 1000))
+    scan = best_of(lambda: descend_tail(f, torch.tensor([4.0]), lrs, 1000, 64, Tolerances()))
+    print(
+        f"(g) 10^4 lrs x 10^3 steps: scan {scan:.3f} s (labels included) vs bare batched loop {bare:.3f} s"
+        f" -> {scan / bare:.2f}x (goal <= 2x)"
+    )
+    dense = ["scan=dense", "scan.lr_min=1e-3", "scan.lr_max=1.5", "N=1000"]
+    wide, narrow = (wall(gdsweep(*dense, f"scan.num={n}"), folder, repeats=2) for n in (10_000, 10))
+    one, four = (
+        wall(gdsweep(f"lr={lr}", "N=1000", "--multirun"), folder, repeats=2) for lr in ("0.1", "0.01,0.1,0.5,1.0")
+    )
+    per_lr = (four - one) / 3
+    multirun = one + (10_000 - 1) * per_lr  # extrapolated: a --multirun of the same 10^4 lrs
+    print(
+        f"(h) 10^4 lrs at N=1000: scan=dense {wide:.1f} s vs --multirun ~{multirun:.0f} s"
+        f" ({per_lr:.2f} s per lr, extrapolated from 1 and 4 lrs) -> {multirun / wide:.0f}x the lr-throughput (goal >= 1000x)"
+    )
+    print(
+        f"(i) scan=dense N=1000: 10^4 lrs {wide:.1f} s vs 10 lrs {narrow:.1f} s -> {wide / narrow:.2f}x (goal <= 1.5x)"
+    )
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     print(f"gdsweep benchmark on {os.cpu_count()} cores, torch {torch.__version__}")
+    if sys.argv[1:] == ["scan"]:
+        with tempfile.TemporaryDirectory() as folder:
+            wall(gdsweep("N=1"), Path(folder))  # an existing embedded store
+            scans(Path(folder))
+        sys.exit()
     descent_ratio()
     logging_cost()
     with tempfile.TemporaryDirectory() as folder:
         sweeps(Path(folder))
         report_of_200(Path(folder))
+        scans(Path(folder))

@@ -48,14 +48,19 @@ class SweepTracking(Callback):
             return
         runs = tracking.child_runs(sweep.store, sweep.parent_run_id)
         failed = [run for run in runs if run.info.status != "FINISHED"]
+        scans = any(run.data.tags.get("gdsweep.role") == "scan" for run in runs)
+        built = None  # a sweep of scans has no per-lr report: each scan run carries its own
         try:
-            built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
+            if not scans:
+                built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
         finally:
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
-        print(report.render(built.frame, color=sys.stdout.isatty()))
+        if built:
+            print(report.render(built.frame, color=sys.stdout.isatty()))
         for run in failed:
             print(f"{run.info.run_name}: {run.info.status.lower()}: {run.data.tags.get('error', '')}")
-        print(f"Report: {built.folder} (also on the parent run in MLflow)")
+        if built:
+            print(f"Report: {built.folder} (also on the parent run in MLflow)")
         print(f"MLflow parent run {sweep.parent_run_id}; to browse: {tracking.ui_command(sweep.store.uri)}", flush=True)
         if failed:
             print(f"gdsweep: error: {len(failed)} of {len(runs)} jobs failed (see the lines above)", file=sys.stderr)
