@@ -85,7 +85,7 @@ def find_edges(
     fails: on functions where convergence comes back at larger lrs this finds the lowest edge.
     Raises GdsweepError when lr_min does not converge monotonically or lr_max still converges.
     """
-    predicates = (_converges, _converges_monotonically)
+    predicates = (converges, converges_monotonically)
     lrs = grid(spec.lr_min, spec.lr_max, spec.num, spec.spacing, torch.float64, torch.device("cpu"))
     brackets = [_first_failure(lrs, p(_labels(f, x0, lrs, steps, spec, tol, dtype, device))) for p in predicates]
     rounds, runs = 1, spec.num
@@ -107,11 +107,13 @@ def _labels(f, x0, lrs, steps, spec, tol, dtype, device) -> list[tuple[str, str 
     return list(zip(scanned.labels.regime, scanned.labels.path))
 
 
-def _converges(labels: list[tuple[str, str | None]]) -> list[bool]:
+def converges(labels: list[tuple[str, str | None]]) -> list[bool]:
+    """Per (regime, path) pair: does the run converge?"""
     return [regime == CONVERGING for regime, _ in labels]
 
 
-def _converges_monotonically(labels: list[tuple[str, str | None]]) -> list[bool]:
+def converges_monotonically(labels: list[tuple[str, str | None]]) -> list[bool]:
+    """Per (regime, path) pair: does the run converge without a zigzag?"""
     return [regime == CONVERGING and path == MONOTONE for regime, path in labels]
 
 

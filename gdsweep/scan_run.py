@@ -19,14 +19,15 @@ import torch
 from omegaconf import DictConfig
 
 from gdsweep import config, signals, theory, tracking
-from gdsweep.regimes import CONVERGING, MONOTONE, Regimes
+from gdsweep.regimes import CONVERGING, Regimes
 from gdsweep.runner import Job, log_config, prepare
-from gdsweep.scan import ProgressBar, descend_tail, find_edges, grid
+from gdsweep.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
 from gdsweep.spec import ScanSpec
 
 SUMMARY = "scan.csv"
 COLUMNS = ("lr", "regime", "path", "period", "converged", "final_cost", "rate")
 DIAGRAM_ITERATES = 64  # last iterates per lr drawn in the bifurcation diagram
+REGIMES = ("converging", "oscillating", "diverging")
 
 
 @dataclass(frozen=True)
@@ -84,29 +85,24 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
     scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), job.spec.tolerances, progress)
     labels, lr = scanned.labels, lrs.double().cpu().tolist()
     _write_table(folder / SUMMARY, lr, labels, scanned.tail.cost[-1].tolist())
-    converges = [r == CONVERGING for r in labels.regime]
-    first_failure = converges.index(False) if False in converges else 0
-    model = _theory(job, scan, x0, lr[first_failure - 1] / 2 if first_failure else scan.lr_min)
+    pairs = list(zip(labels.regime, labels.path))
+    stable, zigzag = _first_failure(converges(pairs)), _first_failure(converges_monotonically(pairs))
+    model = _theory(job, scan, x0, lr[stable - 1] / 2 if stable else scan.lr_min)
     critical = model.metrics.get("critical_lr")
     counts = Counter(labels.regime)
-    metrics = {
-        "lrs": float(len(lr)),
-        **{f"n_{r}": float(counts[r]) for r in ("converging", "oscillating", "diverging")},
-    }
-    monotone = [r == CONVERGING and p == MONOTONE for r, p in zip(labels.regime, labels.path)]
+    metrics = {"lrs": float(len(lr)), **{f"n_{r}": float(counts[r]) for r in REGIMES}}
     lines = [
         f"  {len(lr)} lrs from {lr[0]:g} to {lr[-1]:g} ({scan.spacing}): "
-        + ", ".join(f"{counts[r]} {r}" for r in ("converging", "oscillating", "diverging"))
+        + ", ".join(f"{counts[r]} {r}" for r in REGIMES)
     ]
-    for key, holds, what, factor in (
-        ("stable_lr_max", converges, "converges up to", 1),
-        ("zigzag_lr", monotone, "zigzag from", 0.5),
-    ):
-        first = holds.index(False) if False in holds else None
-        if first:  # the grid's own bracket: holds at lr[first-1], fails at lr[first]
-            metrics[key] = lr[first - 1] if key == "stable_lr_max" else lr[first]
-            theory_note = f"; theory {'2' if factor == 1 else '1'}/λmax = {critical * factor:.6g}" if critical else ""
-            lines.append(f"  {what} lr={metrics[key]:.6g} on the grid{theory_note}")
+    if stable:  # the grid's own bracket: converges at lr[stable - 1], not at lr[stable]
+        metrics["stable_lr_max"] = lr[stable - 1]
+        theory_note = f"; theory 2/λmax = {critical:.6g}" if critical else ""
+        lines.append(f"  converges up to lr={lr[stable - 1]:.6g} on the grid{theory_note}")
+    if zigzag:
+        metrics["zigzag_lr"] = lr[zigzag]
+        theory_note = f"; theory 1/λmax = {critical / 2:.6g}" if critical else ""
+        lines.append(f"  zigzag from lr={lr[zigzag]:.6g} on the grid{theory_note}")
     metrics.update(model.metrics)
     iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
     plots.save(
@@ -153,6 +149,12 @@ def _theory(job: Job, scan: ScanSpec, x0: torch.Tensor, lr: float) -> theory.Loc
     run = descend_tail(job.function.f, x0, rate, job.spec.N, min(scan.tail, job.spec.N), job.spec.tolerances)
     converging = run.labels.regime[0] == CONVERGING
     return theory.local_model(job.function, run.tail, converging, lr, converged=run.labels.converged[0])
+
+
+def _first_failure(holds: list[bool]) -> int | None:
+    """Index of the first lr where the property fails, when it held before (None otherwise)."""
+    first = holds.index(False) if False in holds else 0
+    return first or None
 
 
 def _write_table(path: Path, lrs: list[float], labels: Regimes, final_cost: list[float]) -> None:
