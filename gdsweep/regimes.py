@@ -45,33 +45,42 @@ class Regimes:
 class Earlier:
     """What the labels need from steps a caller did not keep (a scan keeps only a tail).
 
-    Fed every piece of a run in order; classify then reads whether any step was non-finite and
+    Fed every piece of a run in order; classify then reads whether any value was non-finite and
     the zigzag vote over the whole run, not just over the tail.
     """
 
     def __init__(self) -> None:
         self.finite: Tensor | None = None  # (B,) every value so far finite
-        self.reversing = self.aligned = 0  # (B,) counts of consecutive step pairs
+        self.turns: Tensor | float = 0.0  # (B,) Σ sign(step_k · step_(k-1)): < 0 when most steps reverse
         self._last_x: Tensor | None = None
         self._last_step: Tensor | None = None
 
     def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
         """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece.
 
-        Works in the piece's own dtype and device (only signs and finiteness are read), so a scan
-        pays little for it; a non-finite x shows in its cost and gradient.
+        Works in the piece's own dtype and device, a few passes over it, so a scan pays little:
+        amax and amin carry any nan or inf, and a non-finite x shows in its cost and gradient.
         """
-        finite = (cost.sum(0, dtype=torch.float64) + grad_norm.sum(0, dtype=torch.float64)).isfinite()  # nan/inf carry
+        finite = cost.amax(0).isfinite() & cost.amin(0).isfinite() & grad_norm.amax(0).isfinite()
         self.finite = finite if self.finite is None else self.finite & finite
-        points = x if self._last_x is None else torch.cat([self._last_x[None], x])
-        step = points[1:] - points[:-1]
-        pairs = step if self._last_step is None else torch.cat([self._last_step[None], step])
-        dot = (pairs[1:] * pairs[:-1]).sum(-1)  # nan compares false: neither reversing nor aligned
-        self.reversing = self.reversing + torch.count_nonzero(dot < 0, dim=0)
-        self.aligned = self.aligned + torch.count_nonzero(dot > 0, dim=0)
+        step = x[1:] - x[:-1]
+        turns = _dot(step[1:], step[:-1]).sign().sum(0).double()  # ±1 per pair: exact in float32
+        if self._last_x is not None:  # the steps across the seam with the previous piece
+            bridge = x[0] - self._last_x
+            if self._last_step is not None:
+                turns = turns + _dot(bridge, self._last_step).sign()
+            if len(step):
+                turns = turns + _dot(step[0], bridge).sign()
+            self._last_step = bridge
+        self.turns = self.turns + turns
         self._last_x = x[-1]
         if len(step):
             self._last_step = step[-1]
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product over the last axis (in 1-D the product itself, one pass fewer)."""
+    return (a * b)[..., 0] if a.shape[-1] == 1 else (a * b).sum(-1)
 
 
 def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlier: Earlier | None = None) -> Regimes:
@@ -116,7 +125,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     period = period * ~progress
     diverging = ~finite | ((period == 0) & ~converged & rising)
     converging = finite & ~diverging & (converged | ((period == 0) & falling))
-    zigzag = _mostly_reversing(step) if earlier is None else (earlier.reversing > earlier.aligned).cpu()
+    zigzag = _mostly_reversing(step) if earlier is None else (earlier.turns < 0).cpu()
     rate = _rate(change, step_norm)
 
     regime, path = [], []
