@@ -88,7 +88,9 @@ def scan_spec(cfg: DictConfig) -> ScanSpec | None:
         )
     lr_min, lr_max = _positive("scan.lr_min", scan.get("lr_min")), _positive("scan.lr_max", scan.get("lr_max"))
     if lr_min >= lr_max:
-        raise GdsweepError("scan.lr_max", f"{lr_max:g} is not above scan.lr_min={lr_min:g}", "give lr_min < lr_max")
+        raise GdsweepError(
+            "scan.lr_max", f"{lr_max:g} is not above scan.lr_min={lr_min:g}", f"give e.g. scan.lr_max={10 * lr_min:g}"
+        )
     return ScanSpec(
         mode=mode,
         lr_min=lr_min,

@@ -33,6 +33,11 @@ BAD = [
     (f"""function=expr "function.expr='{"x+" * 300}x'" """, "function.expr:"),
     (f"""function=expr "function.expr='{"-" * 60}x'" """, "function.expr:"),
     ("track_sharpness_every=-1", "track_sharpness_every:"),
+    ("tracking.chunk_steps=0", "tracking.chunk_steps:"),
+    ("scan=dense scan.lr_min=-1", "scan.lr_min:"),
+    ("scan=dense scan.spacing=cubic", "scan.spacing:"),
+    ("scan=dense scan.lr_min=2 scan.lr_max=1", "scan.lr_max:"),
+    ("scan=edge scan.lr_max=0.9", "scan.lr_max:"),
 ]
 
 
@@ -49,7 +54,8 @@ def test_bad_value_gets_one_line_naming_the_key(cli, tmp_path, override, key):
     assert len(lines) == 1, result.stderr
     problem, fix = lines[0].split("; ", 1)
     assert problem.startswith(f"gdsweep: error: {key}")
-    assert key.split(".")[0].rstrip(":") + "=" in fix or "x[0]" in fix or "formula" in fix  # the override to type
+    typed = (key.rstrip(":") + "=", key.split(".")[0].rstrip(":") + "=", "x[0]", "formula")
+    assert any(override in fix for override in typed)  # the override to type
     assert "Traceback" not in result.stderr + result.stdout
     assert_no_run_left_running(tmp_path)
 

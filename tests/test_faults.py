@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from gdsweep import tracking
 from tests.conftest import all_runs, embedded_client
 
 
@@ -72,6 +73,14 @@ def test_a_signal_mid_run_ends_it_killed_with_every_computed_step_logged(tmp_pat
         steps = sorted(p.step for p in client.get_metric_history(run_id, key))
         assert steps == list(range(stopped_at + 1)), key  # every step computed, none twice, no gap
     assert stopped_at >= 1000 and stopped_at % 500 == 0
+
+
+def test_an_exception_ends_the_run_failed_with_the_error_tagged(tmp_path):
+    store = tracking.open_store(tracking.embedded_uri(tmp_path), "gdsweep", tmp_path)
+    with pytest.raises(RuntimeError), tracking.tracked_run(store, "boom", {}) as run_id:
+        raise RuntimeError("CUDA out of memory")
+    run = store.client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "CUDA out of memory"
 
 
 @pytest.mark.parametrize("sweep", [False, True], ids=["run", "multirun"])

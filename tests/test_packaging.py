@@ -13,7 +13,14 @@ def test_wheel_carries_the_configs(tmp_path):
     )
     [wheel] = tmp_path.glob("gdsweep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"gdsweep/conf/config.yaml", "gdsweep/conf/function/quadratic.yaml", "gdsweep/conf/__init__.py"} <= names
+    assert {
+        "gdsweep/conf/config.yaml",
+        "gdsweep/conf/function/quadratic.yaml",
+        "gdsweep/conf/scan/dense.yaml",
+        "gdsweep/conf/scan/edge.yaml",
+        "gdsweep/conf/hydra/launcher/slurm.yaml",
+        "gdsweep/conf/__init__.py",
+    } <= names
     assert any(name.endswith("entry_points.txt") for name in names)
 
 
