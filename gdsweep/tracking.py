@@ -9,6 +9,7 @@ retry while another process holds the lock.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -89,8 +90,9 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
         Path(outputs_dir).mkdir(parents=True, exist_ok=True)
     database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
     new_database = database is not None and not database.exists()
-    client = MlflowClient(tracking_uri=uri)
-    _retry(client.search_experiments, max_results=1)  # creates the schema of a new database
+    with _quiet("mlflow.store.db.utils"):  # "Creating initial MLflow database tables...": not news to a user
+        client = MlflowClient(tracking_uri=uri)
+        _retry(client.search_experiments, max_results=1)  # creates the schema of a new database
     if new_database:
         with sqlite3.connect(database) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -259,6 +261,18 @@ def _require_store(uri: str) -> None:
     """Reading from an SQLite file that is not there would create it: say it is missing instead."""
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise LookupError(f"no MLflow store at {uri.removeprefix('sqlite:///')}")
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Hold a logger to warnings and errors for the duration."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _require_server(uri: str) -> None:
