@@ -15,7 +15,6 @@ import os
 import sqlite3
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.errors import GdsweepError
+from gdsweep import server
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
@@ -34,12 +33,6 @@ PARENT_TAG = "mlflow.parentRunId"
 BATCH_LIMIT = 1000  # MLflow's cap on metrics + params + tags in one log_batch call
 PARAMS_LIMIT = TAGS_LIMIT = 100
 LOCK_RETRIES = 12
-SERVER_TIMEOUT = 10  # seconds to wait for a tracking server's /health answer
-HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-}
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     experiment's artifacts go under outputs_dir.
     """
     if uri.startswith(("http://", "https://")):
-        _require_server(uri)
+        server.require(uri)
     if uri == embedded_uri(outputs_dir):
         Path(outputs_dir).mkdir(parents=True, exist_ok=True)
     database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
@@ -273,27 +266,6 @@ def _quiet(logger: str) -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def _require_server(uri: str) -> None:
-    """Fail in seconds, naming tracking.uri, when no MLflow server answers there.
-
-    MLflow's own client retries a dead server for minutes (7 retries, backoff factor 2, 120 s
-    timeouts); unless the user set them, gdsweep lowers those to a few seconds in all, so a
-    server that dies mid-run is reported quickly too.
-    """
-    for name, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT) as answer:
-            answer.read()
-    except (OSError, ValueError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise GdsweepError(
-            "tracking.uri",
-            f"no MLflow server answers at {uri} ({reason})",
-            "start one (mlflow server --host 127.0.0.1 --port 5000), or unset tracking.uri and MLFLOW_TRACKING_URI",
-        ) from None
 
 
 def _retry(call, *args, **kwargs):

@@ -1,0 +1,39 @@
+"""Is an MLflow tracking server there? Asked once, in seconds, before MLflow's client retries for minutes.
+
+No MLflow import: a plain GET of the server's /health.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+
+from gdsweep.errors import GdsweepError
+
+SERVER_TIMEOUT = 10  # seconds to wait for a tracking server's /health answer
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
+def require(uri: str) -> None:
+    """Fail in seconds, naming tracking.uri, when no MLflow server answers there.
+
+    MLflow's own client retries a dead server for minutes (7 retries, backoff factor 2, 120 s
+    timeouts); unless the user set them, gdsweep lowers those to a few seconds in all, so a
+    server that dies mid-run is reported quickly too.
+    """
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT) as answer:
+            answer.read()
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise GdsweepError(
+            "tracking.uri",
+            f"no MLflow server answers at {uri} ({reason})",
+            "start one (mlflow server --host 127.0.0.1 --port 5000), or unset tracking.uri and MLFLOW_TRACKING_URI",
+        ) from None
