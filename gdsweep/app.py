@@ -34,11 +34,9 @@ def _task(cfg: DictConfig) -> None:
         if not multirun:
             err.exit()
         print(err.line(), file=sys.stderr, flush=True)  # the job's FAILED run is recorded; the sweep exits 1 at its end
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the run is KILLED with its steps logged
-        from gdsweep.signals import Stopped
-
-        print(f"gdsweep: {stop}" if isinstance(stop, Stopped) else "gdsweep: interrupted", file=sys.stderr, flush=True)
-        sys.exit(stop.exit_code if isinstance(stop, Stopped) else 130)  # a sweep stops here too
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (signals.Stopped): the run is KILLED with its steps logged
+        print(f"gdsweep: {stop or 'interrupted'}", file=sys.stderr, flush=True)
+        sys.exit(getattr(stop, "exit_code", 130))  # a sweep stops here too
 
 
 def main() -> None:

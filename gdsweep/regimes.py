@@ -105,7 +105,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # A run stuck because lr · grad is below rounding does not hop: it is not converged.
     rounding = ROUNDING_ULPS * eps * (1 + torch.linalg.vector_norm(x[-1], dim=-1))
     last = step[-2 * tol.max_period :]
-    hopping = ((last[1:] * last[:-1]).sum(-1) < 0).any(0)
+    hopping = (_dot(last[1:], last[:-1]) < 0).any(0)
     at_floor = hopping & (step_norm[-2 * tol.max_period :].amax(0) <= rounding) if n else torch.zeros_like(finite)
     converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor)
     change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
@@ -153,8 +153,7 @@ def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
 
 def _mostly_reversing(step: Tensor) -> Tensor:
     """True where most pairs of consecutive non-zero steps point in opposite directions."""
-    dot = (step[1:] * step[:-1]).sum(-1)
-    return (dot < 0).sum(0) > (dot > 0).sum(0)
+    return _dot(step[1:], step[:-1]).sign().sum(0) < 0
 
 
 def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
