@@ -29,15 +29,15 @@ from pathlib import Path
 
 import torch
 
-from gdsweep.article import article_loop
+from gdsweep.core.article import article_loop
 
 HERE = Path(__file__).resolve().parent
 ENV = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
 def descent_ratio(steps: int = 2000, repeats: int = 21) -> None:
-    from gdsweep.descent import descend
-    from gdsweep.functions import coordinate_sum
+    from gdsweep.core.descent import descend
+    from gdsweep.objectives.functions import coordinate_sum
 
     f = lambda x: coordinate_sum(x**2)
     ours, theirs = [], []
@@ -123,7 +123,7 @@ def report_of_200(folder: Path) -> None:
 
     import gdsweep.config  # noqa: F401
     from gdsweep import report, tracking
-    from gdsweep.runner import execute
+    from gdsweep.jobs.runner import execute
 
     outputs = folder / "report200"
     with initialize_config_module("gdsweep.conf", version_base="1.3"):
@@ -163,9 +163,9 @@ def best_of(call, repeats: int = 3) -> float:
 
 
 def scans(folder: Path) -> None:
-    from gdsweep import functions
-    from gdsweep.scan import descend_tail, grid
-    from gdsweep.spec import Tolerances
+    from gdsweep.core.scan import descend_tail, grid
+    from gdsweep.core.spec import Tolerances
+    from gdsweep.objectives import functions
 
     f = functions.build({"name": "quadratic"}, 1).f
     lrs = grid(1e-3, 1.5, 10_000, "log", torch.float32, torch.device("cpu"))

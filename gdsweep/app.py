@@ -25,7 +25,7 @@ def _task(cfg: DictConfig) -> None:
         if not multirun:
             config.validate(cfg)  # fail fast, before torch and MLflow are imported
             config.scan_spec(cfg)
-        from gdsweep.runner import run_job
+        from gdsweep.jobs.task import run_job
 
         run_job(cfg)
     except GdsweepError as err:

@@ -16,8 +16,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
+from gdsweep.core.spec import RunSpec, ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
-from gdsweep.spec import RunSpec, ScanSpec, Tolerances
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DTYPES = ("float32", "float64")

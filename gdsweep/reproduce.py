@@ -1,76 +1,8 @@
-"""Re-run a logged run from what MLflow holds, and say whether it came out the same.
+"""`python -m gdsweep.reproduce RUN_ID`: the command users type; the code is `gdsweep.jobs.reproduce`."""
 
-    python -m gdsweep.reproduce RUN_ID [--tracking-uri URI]
+from gdsweep.jobs.reproduce import Reproduction, main, reproduce
 
-The run's resolved config (artifact hydra/config.resolved.yaml) and overrides are read back, the
-job is run again as a new run in the same store, tagged gdsweep.reproduces=RUN_ID, and the two
-runs' per-step series are compared value for value. On the CPU with the same versions they are
-bitwise identical, in float32 and float64.
-"""
-
-from __future__ import annotations
-
-import argparse
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
-from omegaconf import OmegaConf
-
-from gdsweep import tracking
-from gdsweep.config import GdsweepConfig
-from gdsweep.errors import GdsweepError
-from gdsweep.runner import execute
-
-COMPARED = ("cost", "grad_norm", "x", "x_0", "x_1")
-
-
-@dataclass(frozen=True)
-class Reproduction:
-    run_id: str
-    identical: bool
-    first_difference: str | None  # "cost at step 7" when not identical
-
-
-def reproduce(uri: str, run_id: str) -> Reproduction:
-    """Run `run_id` of the store at `uri` again from its logged config and compare the series."""
-    source = tracking.get_run(uri, run_id)
-    store = tracking.Store(uri, source.info.experiment_id)
-    logged = Path(store.client.download_artifacts(run_id, "hydra"))
-    if not (logged / "config.resolved.yaml").is_file():
-        raise LookupError(f"run {run_id} has no hydra/config.resolved.yaml artifact to reproduce from")
-    overrides = yaml.safe_load((logged / "overrides.yaml").read_text()) if (logged / "overrides.yaml").is_file() else []
-    cfg = OmegaConf.merge(OmegaConf.structured(GdsweepConfig), OmegaConf.load(logged / "config.resolved.yaml"))
-    cfg.tracking.uri = uri
-    cfg.tracking.run_name = f"reproduce {source.info.run_name}"
-    outcome = execute(cfg, overrides or [], None, None, {"gdsweep.reproduces": run_id})
-    before = tracking.histories(store, run_id, COMPARED)
-    after = tracking.histories(store, outcome.run_id, COMPARED)
-    for key in COMPARED:
-        for (step, old), (_, new) in zip(before.get(key, []), after.get(key, [])):
-            if old != new:
-                return Reproduction(outcome.run_id, False, f"{key} at step {step}: {old!r} then, {new!r} now")
-        if len(before.get(key, [])) != len(after.get(key, [])):
-            return Reproduction(outcome.run_id, False, f"{key}: a different number of steps")
-    return Reproduction(outcome.run_id, True, None)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gdsweep.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("run_id", help="the MLflow run to reproduce")
-    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db")
-    args = parser.parse_args(argv)
-    try:
-        result = reproduce(tracking.resolve_uri(args.tracking_uri, "outputs"), args.run_id)
-    except (LookupError, GdsweepError) as err:
-        sys.exit(f"gdsweep.reproduce: error: {err}")
-    if result.identical:
-        print(f"Reproduced {args.run_id} as {result.run_id}: every per-step value is identical.")
-        return
-    print(f"Reproduced {args.run_id} as {result.run_id}: DIFFERENT, first at {result.first_difference}.")
-    sys.exit(1)
-
+__all__ = ["Reproduction", "main", "reproduce"]
 
 if __name__ == "__main__":
     main()

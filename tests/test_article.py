@@ -2,10 +2,10 @@
 
 import torch
 
-from gdsweep import functions
-from gdsweep.article import article_loop
 from gdsweep.config import validate
-from gdsweep.descent import descend
+from gdsweep.core.article import article_loop
+from gdsweep.core.descent import descend
+from gdsweep.objectives import functions
 
 
 def descend_defaults(make_config):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from gdsweep.descent import Trajectory, descend, descend_in_chunks
-from gdsweep.functions import coordinate_sum
+from gdsweep.core.descent import Trajectory, descend, descend_in_chunks
+from gdsweep.objectives.functions import coordinate_sum
 
 quadratic = lambda x: coordinate_sum(x**2)
 

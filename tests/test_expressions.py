@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gdsweep.errors import GdsweepError
-from gdsweep.expressions import MAX_DEPTH, MAX_LENGTH, compile_expression
+from gdsweep.objectives.expressions import MAX_DEPTH, MAX_LENGTH, compile_expression
 from tests.conftest import all_runs, embedded_client
 
 ALLOWED = [

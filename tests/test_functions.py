@@ -8,10 +8,11 @@ import sympy as sp
 import torch
 import yaml
 
-from gdsweep import functions, theory
-from gdsweep.descent import descend
-from gdsweep.regimes import classify
-from gdsweep.spec import Tolerances
+from gdsweep.core import theory
+from gdsweep.core.descent import descend
+from gdsweep.core.regimes import classify
+from gdsweep.core.spec import Tolerances
+from gdsweep.objectives import functions
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "function"
 NAMED = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem != "expr")

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from gdsweep import devices, functions
-from gdsweep.descent import descend
-from gdsweep.scan import descend_tail, grid
-from gdsweep.spec import Tolerances
+from gdsweep.core.descent import descend
+from gdsweep.core.scan import descend_tail, grid
+from gdsweep.core.spec import Tolerances
+from gdsweep.jobs import devices
+from gdsweep.objectives import functions
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 CPU, GPU = torch.device("cpu"), torch.device("cuda")

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from gdsweep.descent import descend
-from gdsweep.functions import coordinate_sum
-from gdsweep.regimes import classify
-from gdsweep.spec import Tolerances
+from gdsweep.core.descent import descend
+from gdsweep.core.regimes import classify
+from gdsweep.core.spec import Tolerances
+from gdsweep.objectives.functions import coordinate_sum
 
 # f = x**2, L = 2: monotone below 1/L = 0.5, zigzag up to 2/L = 1, a 2-cycle at 1, diverging above.
 THEORY = [

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gdsweep import plots, report, tracking
-from gdsweep.descent import descend
-from gdsweep.regimes import classify
-from gdsweep.spec import Tolerances
+from gdsweep import tracking
+from gdsweep.core.descent import descend
+from gdsweep.core.regimes import classify
+from gdsweep.core.spec import Tolerances
+from gdsweep.report import plots
+from gdsweep.report import sweep as report
 from tests.conftest import all_runs, embedded_client
 
 LRS = ["0.01", "0.1", "0.75", "1.0", "1.1"]

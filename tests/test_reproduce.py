@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gdsweep import tracking
+from gdsweep.jobs.runner import execute
 from gdsweep.reproduce import reproduce
-from gdsweep.runner import execute
 from tests.conftest import embedded_client
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,3 +85,20 @@ def test_reproducing_an_unknown_run_is_one_clear_line(tmp_path):
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"gdsweep.reproduce: error: no MLflow store at {tmp_path / 'x.db'}"
+
+
+def test_a_run_logged_before_the_layout_move_still_reproduces(make_config, tmp_path):
+    """Runs logged before gdsweep was split into layers name `gdsweep.callbacks.SweepTracking`."""
+    overrides = ["function=double_well", "lr=0.27", "N=60", "x0=0.5"]
+    source = execute(make_config(*overrides), overrides=overrides)
+    client = embedded_client(tmp_path)
+    folder = Path(client.download_artifacts(source.run_id, "hydra", str(tmp_path)))
+    stored = yaml.safe_load((folder / "config.resolved.yaml").read_text())
+    stored["hydra"] = {"callbacks": {"sweep_tracking": {"_target_": "gdsweep.callbacks.SweepTracking"}}}
+    old_way = tmp_path / "old" / "config.resolved.yaml"
+    old_way.parent.mkdir()
+    old_way.write_text(yaml.safe_dump(stored))
+    client.log_artifact(source.run_id, str(old_way), "hydra")
+    result = reproduce(source.uri, source.run_id)
+    assert result.identical, result.first_difference
+    assert client.get_run(result.run_id).data.tags["regime"] == client.get_run(source.run_id).data.tags["regime"]

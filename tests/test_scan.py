@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gdsweep import functions
-from gdsweep.descent import descend
-from gdsweep.regimes import classify
-from gdsweep.runner import prepare
-from gdsweep.scan import ProgressBar, descend_tail, grid
-from gdsweep.scan_run import execute_scan
-from gdsweep.spec import Tolerances
+from gdsweep.core.descent import descend
+from gdsweep.core.regimes import classify
+from gdsweep.core.scan import ProgressBar, descend_tail, grid
+from gdsweep.core.spec import Tolerances
+from gdsweep.jobs.runner import prepare
+from gdsweep.jobs.scan_job import execute_scan
+from gdsweep.objectives import functions
 from tests.conftest import all_runs, embedded_client
 
 CPU = torch.device("cpu")

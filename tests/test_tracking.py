@@ -7,7 +7,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from gdsweep.runner import execute
+from gdsweep.jobs.runner import execute
 from tests.conftest import all_runs, embedded_client
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gdsweep.descent import Objective
+from gdsweep.core.descent import Objective
 from gdsweep.errors import GdsweepError
 
 
@@ -180,7 +180,7 @@ def build(config: Mapping[str, Any], dim: int) -> Function:
     """The objective a `function` config node names, checked against the dimension of x0."""
     name = config.get("name")
     if name == "expr":
-        from gdsweep.expressions import compile_expression
+        from gdsweep.objectives.expressions import compile_expression
 
         return Function("expr", str(config.get("expr")), compile_expression(config.get("expr"), dim))
     if name not in REGISTRY:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from gdsweep.descent import Objective
+from gdsweep.core.descent import Objective
 from gdsweep.errors import GdsweepError
 
 MAX_LENGTH = 500

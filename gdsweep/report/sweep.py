@@ -20,7 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from gdsweep import functions, plots, tracking
+from gdsweep import tracking
+from gdsweep.objectives import functions
+from gdsweep.report import plots
 
 COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_to_tol", "rate"]
 THEORY = ["critical_lr", "predicted_regime"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gdsweep.spec import Tolerances
+from gdsweep.core.spec import Tolerances
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
 MONOTONE, ZIGZAG = "monotone", "zigzag"

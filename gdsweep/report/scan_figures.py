@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from gdsweep.plots import COLORS, plt, theory_lines
+from gdsweep.report.plots import COLORS, plt, theory_lines
 
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 

@@ -41,7 +41,8 @@ class SweepTracking(Callback):
         print(f"Sweep: MLflow parent run {self._sweep.parent_run_id} in {sweep_dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from gdsweep import report, tracking
+        from gdsweep import tracking
+        from gdsweep.report import sweep as report
 
         sweep, self._sweep = self._sweep, None
         if sweep is None:
@@ -69,7 +70,8 @@ class SweepTracking(Callback):
     def _end_if_abandoned(self) -> None:
         """The sweep stopped before on_multirun_end: KILLED after Ctrl-C or SIGTERM, else FAILED."""
         if self._sweep is not None:
-            from gdsweep import signals, tracking
+            from gdsweep import tracking
+            from gdsweep.jobs import signals
 
             status = "KILLED" if signals.received else "FAILED"
             tracking.end_run(self._sweep.store, self._sweep.parent_run_id, status)

@@ -25,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep import server
+from gdsweep.tracking import server
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run

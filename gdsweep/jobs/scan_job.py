@@ -18,11 +18,13 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gdsweep import config, signals, theory, tracking
-from gdsweep.regimes import CONVERGING, Regimes
-from gdsweep.runner import Job, log_config, prepare
-from gdsweep.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
-from gdsweep.spec import ScanSpec
+from gdsweep import config, tracking
+from gdsweep.core import theory
+from gdsweep.core.regimes import CONVERGING, Regimes
+from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
+from gdsweep.core.spec import ScanSpec
+from gdsweep.jobs import signals
+from gdsweep.jobs.runner import Job, log_config, prepare
 
 SUMMARY = "scan.csv"
 COLUMNS = ("lr", "regime", "path", "period", "converged", "final_cost", "rate")
@@ -72,7 +74,7 @@ def execute_scan(
 
 
 def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest, folder: Path):
-    from gdsweep import plots, scan_figures
+    from gdsweep.report import plots, scan_figures
 
     steps = job.spec.N
     lrs = grid(scan.lr_min, scan.lr_max, scan.num, scan.spacing, job.dtype, job.device)

@@ -16,13 +16,17 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gdsweep import devices, functions, provenance, signals, theory, tracking
+from gdsweep import tracking
 from gdsweep.config import validate
-from gdsweep.descent import Trajectory, descend_in_chunks
+from gdsweep.core import theory
+from gdsweep.core.descent import Trajectory, descend_in_chunks
+from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes, classify
+from gdsweep.core.spec import RunSpec
 from gdsweep.errors import GdsweepError
-from gdsweep.regimes import CONVERGING, OSCILLATING, Regimes, classify
-from gdsweep.spec import RunSpec
-from gdsweep.table import Row, describe, format_table
+from gdsweep.jobs import devices, signals
+from gdsweep.objectives import functions
+from gdsweep.report.table import Row, describe
+from gdsweep.tracking import provenance
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -158,7 +162,7 @@ def _log_figures(
     hydra_dir: Path | None,
 ) -> None:
     """The run's cost curve and path on f, drawn from the trajectory, logged under plots/."""
-    from gdsweep import plots
+    from gdsweep.report import plots
 
     x = trajectory.x[:, 0].double().cpu().tolist()
     run = plots.run_data(
@@ -194,33 +198,6 @@ def _result_tags(labels: Regimes, cost: list[float]) -> dict[str, str]:
     if blown:
         tags["nonfinite_from_step"] = str(blown[0])
     return tags
-
-
-def run_job(cfg: DictConfig) -> None:
-    """The Hydra task: run this job, inside the sweep when launched by --multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra = HydraConfig.get()
-    multirun = hydra.mode == RunMode.MULTIRUN
-    sweep = tracking.Sweep.load(Path(hydra.sweep.dir)) if multirun else None
-    hydra_dir = Path(hydra.runtime.output_dir) / hydra.output_subdir if hydra.output_subdir else None
-    if cfg.get("scan") is not None:
-        from gdsweep.scan_run import execute_scan
-
-        scanned = execute_scan(cfg, list(hydra.overrides.task), hydra_dir, sweep)
-        print("\n".join(scanned.lines))
-        if scanned.folder is not None:
-            print(f"Scan table and figures: {scanned.folder} (also on the MLflow run under scan/)")
-        print(f"MLflow run {scanned.run_id}; to browse: {tracking.ui_command(scanned.uri)}", flush=True)
-        return
-    outcome = execute(cfg, list(hydra.overrides.task), hydra_dir, sweep)
-    if multirun:
-        detail = f" ({outcome.row.detail})" if outcome.row.detail else ""
-        print(f"[job {hydra.job.num}] lr={outcome.row.lr:g}: {outcome.row.regime}{detail}", flush=True)
-    else:
-        print(format_table([outcome.row]))
-        print(f"MLflow run {outcome.run_id}; to browse: {tracking.ui_command(outcome.uri)}")
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import TextIO
 import torch
 from torch import Tensor
 
-from gdsweep.descent import Objective, Trajectory, descend_in_chunks
+from gdsweep.core.descent import Objective, Trajectory, descend_in_chunks
+from gdsweep.core.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
+from gdsweep.core.spec import ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
-from gdsweep.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
-from gdsweep.spec import ScanSpec, Tolerances
 
 Progress = Callable[[int], None]  # told the number of steps done so far
 CHUNK = 256  # steps per batched piece: rows held at once are 2 · max(CHUNK, tail) per lr

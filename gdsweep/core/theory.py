@@ -9,14 +9,21 @@ with power iteration, so it scales past tiny dimensions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from gdsweep.descent import Objective, Trajectory
-from gdsweep.functions import Function
+from gdsweep.core.descent import Objective, Trajectory
+
+
+class Landscape(Protocol):
+    """What the theory needs of an objective: f, and its known minimisers (() when unknown)."""
+
+    f: Objective
+    minimizers: Sequence[Sequence[float]]
 
 
 def hessian(f: Objective, point: Tensor) -> Tensor:
@@ -72,7 +79,7 @@ class LocalModel:
 
 
 def local_model(
-    function: Function, trajectory: Trajectory, converging: bool, lr: float, every: int = 0, converged: bool = False
+    function: Landscape, trajectory: Trajectory, converging: bool, lr: float, every: int = 0, converged: bool = False
 ) -> LocalModel:
     """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
     is about (the known minimiser nearest its end; the point it settled in when that is another

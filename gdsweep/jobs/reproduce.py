@@ -1,0 +1,102 @@
+"""Re-run a logged run from what MLflow holds, and say whether it came out the same.
+
+    python -m gdsweep.reproduce RUN_ID [--tracking-uri URI]
+
+The run's resolved config (artifact hydra/config.resolved.yaml) and overrides are read back, the
+job is run again as a new run in the same store, tagged gdsweep.reproduces=RUN_ID, and the two
+runs' per-step series are compared value for value. On the CPU with the same versions they are
+bitwise identical, in float32 and float64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from omegaconf import OmegaConf
+
+from gdsweep import tracking
+from gdsweep.config import GdsweepConfig
+from gdsweep.errors import GdsweepError
+from gdsweep.jobs.runner import execute
+
+COMPARED = ("cost", "grad_norm", "x", "x_0", "x_1")
+# Modules that moved when the package was split into layers: a config logged before the move names
+# the old path in a `_target_`, and reads as if it named the new one.
+MOVED = {
+    "gdsweep.callbacks.": "gdsweep.jobs.callbacks.",
+    "gdsweep.runner.": "gdsweep.jobs.runner.",
+    "gdsweep.functions.": "gdsweep.objectives.functions.",
+    "gdsweep.expressions.": "gdsweep.objectives.expressions.",
+}
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    run_id: str
+    identical: bool
+    first_difference: str | None  # "cost at step 7" when not identical
+
+
+def reproduce(uri: str, run_id: str) -> Reproduction:
+    """Run `run_id` of the store at `uri` again from its logged config and compare the series."""
+    source = tracking.get_run(uri, run_id)
+    store = tracking.Store(uri, source.info.experiment_id)
+    logged = Path(store.client.download_artifacts(run_id, "hydra"))
+    if not (logged / "config.resolved.yaml").is_file():
+        raise LookupError(f"run {run_id} has no hydra/config.resolved.yaml artifact to reproduce from")
+    overrides = yaml.safe_load((logged / "overrides.yaml").read_text()) if (logged / "overrides.yaml").is_file() else []
+    stored = _upgrade(yaml.safe_load((logged / "config.resolved.yaml").read_text()) or {})
+    stored.pop("hydra", None)  # Hydra's own settings are not the job's config
+    cfg = OmegaConf.merge(OmegaConf.structured(GdsweepConfig), OmegaConf.create(stored))
+    cfg.tracking.uri = uri
+    cfg.tracking.run_name = f"reproduce {source.info.run_name}"
+    outcome = execute(cfg, overrides or [], None, None, {"gdsweep.reproduces": run_id})
+    before = tracking.histories(store, run_id, COMPARED)
+    after = tracking.histories(store, outcome.run_id, COMPARED)
+    for key in COMPARED:
+        for (step, old), (_, new) in zip(before.get(key, []), after.get(key, [])):
+            if old != new:
+                return Reproduction(outcome.run_id, False, f"{key} at step {step}: {old!r} then, {new!r} now")
+        if len(before.get(key, [])) != len(after.get(key, [])):
+            return Reproduction(outcome.run_id, False, f"{key}: a different number of steps")
+    return Reproduction(outcome.run_id, True, None)
+
+
+def _upgrade(tree):
+    """The stored config with every `_target_` that names a moved module pointed at its new home."""
+    if isinstance(tree, dict):
+        return {key: _retarget(value) if key == "_target_" else _upgrade(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_upgrade(value) for value in tree]
+    return tree
+
+
+def _retarget(target):
+    for old, new in MOVED.items():
+        if isinstance(target, str) and target.startswith(old):
+            return new + target.removeprefix(old)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gdsweep.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("run_id", help="the MLflow run to reproduce")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db")
+    args = parser.parse_args(argv)
+    try:
+        result = reproduce(tracking.resolve_uri(args.tracking_uri, "outputs"), args.run_id)
+    except (LookupError, GdsweepError) as err:
+        sys.exit(f"gdsweep.reproduce: error: {err}")
+    if result.identical:
+        print(f"Reproduced {args.run_id} as {result.run_id}: every per-step value is identical.")
+        return
+    print(f"Reproduced {args.run_id} as {result.run_id}: DIFFERENT, first at {result.first_difference}.")
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
