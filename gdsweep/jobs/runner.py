@@ -74,7 +74,7 @@ def prepare(
         device = devices.resolve(spec.device)
     except GdsweepError as err:
         if sweep:
-            run_id = tracking.start_run(sweep.store, name, {}, sweep.parent_run_id)
+            run_id = tracking.start_run(sweep.store, name, provenance.slurm(), sweep.parent_run_id)
             tracking.log_run(sweep.store, run_id, params=_flatten(resolved))
             tracking.fail_run(sweep.store, run_id, err)
         raise

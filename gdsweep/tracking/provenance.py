@@ -1,10 +1,12 @@
-"""What a run was computed with, as MLflow tags: versions, device, and the code's git commit."""
+"""What a run was computed with, as MLflow tags: versions, device, the code's git commit, the SLURM job."""
 
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
@@ -26,6 +28,27 @@ def tags(device: torch.device) -> dict[str, str]:
     commit = _git_commit()
     if commit:
         found["mlflow.source.git.commit"] = commit
+    return {**found, **slurm()}
+
+
+def slurm(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The SLURM job a run ran in (env: os.environ; none outside SLURM), and its submitit log if submitit launched it.
+
+    slurm.job_id is the id squeue, sacct and scancel take: <array job>_<task> for an array task (its
+    bare SLURM_JOB_ID can be the whole array's id, and scancel on that cancels every task), which
+    also names submitit's log folder, <sweep dir>/.submitit/<slurm.job_id>/.
+    """
+    env = os.environ if env is None else env
+    if "SLURM_JOB_ID" not in env:
+        return {}
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    found = {"slurm.job_id": f"{array}_{task}" if array and task else env["SLURM_JOB_ID"]}
+    if array and task:
+        found.update({"slurm.array_job_id": array, "slurm.array_task_id": task})
+    folder = env.get("SUBMITIT_FOLDER")  # set by submitit in the job, with its %j unexpanded
+    if folder:
+        job = found["slurm.job_id"]
+        found["slurm.log"] = str(Path(folder.replace("%j", job)) / f"{job}_{env.get('SLURM_PROCID', '0')}_log.out")
     return found
 
 
