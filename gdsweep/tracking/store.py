@@ -33,6 +33,7 @@ PARENT_TAG = "mlflow.parentRunId"
 BATCH_LIMIT = 1000  # MLflow's cap on metrics + params + tags in one log_batch call
 PARAMS_LIMIT = TAGS_LIMIT = 100
 LOCK_RETRIES = 12
+NAME_LIMIT = 250  # a run name's column in MLflow's SQL stores; PostgreSQL and MySQL refuse longer ones
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
 
 
 def start_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> str:
-    """Create a RUNNING run (nested under parent_run_id when given) and return its id."""
+    """Create a RUNNING run (nested under parent_run_id when given) and return its id.
+
+    A name over 250 characters (a sweep of 64 lrs) is cut, ending in "…"; gdsweep.overrides keeps them all."""
+    name = name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
     tags = {**tags, "mlflow.runName": name}
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
