@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 import gdsweep.config  # noqa: F401  (registers the schema)
+from tests.postgres import postgres_cluster  # noqa: F401  (fixture `postgres`: a throw-away PostgreSQL cluster)
 
 
 @pytest.fixture
@@ -61,17 +62,19 @@ def all_runs(client: MlflowClient, experiment: str = "gdsweep") -> list:
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 (free port; SQLite and artifacts in a temp dir); its URL.
+def mlflow_server(tmp_path_factory, postgres) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (free port), a team's set-up: runs in a fresh PostgreSQL
+    database (on the session's cluster), artifacts in a temp dir; its URL.
 
-    Started for the module's tests and stopped after them.
+    Started for the module's tests and stopped after them, by its PID.
     """
     folder = tmp_path_factory.mktemp("mlflow_server")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    command += ["--backend-store-uri", f"sqlite:///{folder / 'server.db'}"]
+    backend = postgres.new_database()
+    command += ["--backend-store-uri", backend]
     command += ["--artifacts-destination", str(folder / "artifacts")]
     url = f"http://127.0.0.1:{port}"
     with open(folder / "server.log", "w") as log:
@@ -86,9 +89,11 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
             except OSError:
                 assert time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.5)
+        postgres.served[url] = backend
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
