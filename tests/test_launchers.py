@@ -1,4 +1,5 @@
-"""Hydra launcher plugins run gdsweep's jobs unchanged: submitit_local for real, the Slurm preset composed."""
+"""Hydra launcher plugins run gdsweep's jobs unchanged: submitit_local for real, the Slurm and Ray presets composed
+(Slurm for real: tests/test_slurm.py)."""
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -36,3 +37,21 @@ def test_slurm_preset_composes_with_the_usual_fields(tmp_path):
         60,
         2,
     )
+
+
+def test_ray_preset_composes_for_hydra_ray_launcher_without_ray_installed():
+    """Ray itself is not run here (README, "Beyond one machine": its daemons listen beyond loopback)."""
+    with initialize_config_module("gdsweep.conf", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "hydra/launcher=ray",
+                "hydra.launcher.ray.init.address=auto",
+                "+hydra.launcher.ray.init.num_cpus=8",
+            ],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    assert dict(launcher.ray.init) == {"address": "auto", "object_store_memory": None, "num_cpus": 8}
+    assert dict(launcher.ray.remote) == {"num_cpus": 1, "num_gpus": 0}
