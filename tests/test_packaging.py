@@ -19,6 +19,7 @@ def test_wheel_carries_the_configs(tmp_path):
         "gdsweep/conf/scan/dense.yaml",
         "gdsweep/conf/scan/edge.yaml",
         "gdsweep/conf/hydra/launcher/slurm.yaml",
+        "gdsweep/conf/hydra/launcher/ray.yaml",
         "gdsweep/conf/__init__.py",
     } <= names
     assert any(name.endswith("entry_points.txt") for name in names)
