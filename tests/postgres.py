@@ -38,10 +38,12 @@ class Postgres:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.served: dict[str, str] = {}  # tracking-server URL -> its backend-store URI (conftest's mlflow_server)
+        self._databases = 0
 
     def new_database(self) -> str:
         """A fresh, empty database; its SQLAlchemy URI (what `mlflow server --backend-store-uri` takes)."""
-        name = f"mlflow{len(self.served) + 1}_{os.getpid()}"
+        self._databases += 1
+        name = f"mlflow{self._databases}"
         self.execute("postgres", f"CREATE DATABASE {name}")
         return f"postgresql+psycopg2://gdsweep@/{name}?host={self.folder}"  # SQLAlchemy 2.1 defaults to psycopg 3
 
