@@ -55,3 +55,19 @@ def test_ray_preset_composes_for_hydra_ray_launcher_without_ray_installed():
     assert launcher._target_ == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
     assert dict(launcher.ray.init) == {"address": "auto", "object_store_memory": None, "num_cpus": 8}
     assert dict(launcher.ray.remote) == {"num_cpus": 1, "num_gpus": 0}
+
+
+def test_a_run_in_a_slurm_job_names_the_job_as_scancel_takes_it():
+    """Outside a SLURM cluster too: an array task's bare SLURM_JOB_ID may be the whole array's id
+    (scancel on it cancels every task), so the tag names the task, as squeue lists it."""
+    from gdsweep.tracking.provenance import slurm
+
+    assert slurm({}) == {}
+    assert slurm({"SLURM_JOB_ID": "41"}) == {"slurm.job_id": "41"}
+    task = {"SLURM_JOB_ID": "40", "SLURM_ARRAY_JOB_ID": "40", "SLURM_ARRAY_TASK_ID": "2", "SLURM_PROCID": "0"}
+    assert slurm({**task, "SUBMITIT_FOLDER": "/scratch/s/.submitit/%j"}) == {
+        "slurm.job_id": "40_2",
+        "slurm.array_job_id": "40",
+        "slurm.array_task_id": "2",
+        "slurm.log": "/scratch/s/.submitit/40_2/40_2_0_log.out",
+    }
