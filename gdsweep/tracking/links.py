@@ -1,0 +1,80 @@
+"""Addresses in MLflow's own UI (3.x) that open a sweep's comparison with no clicks, and the commands to get there.
+
+No MLflow import: strings only. What the UI reads from its URL (measured with MLflow 3.17 in
+headless Chromium):
+
+- `#/experiments/ID/runs?workflowType=machine_learning` opens the Model-training side (an
+  experiment otherwise opens on the GenAI overview); `compareRunsMode=CHART` the chart view.
+- `searchFilter=...` is the runs search box. Child runs show collapsed under their parent unless
+  the list is filtered *and* sorted by something other than the start time: then every matching run
+  is its own row, so the filter `tags.mlflow.parentRunId = '<parent>'` with `orderByKey=params.lr`
+  lists a sweep's children, sorted by lr, with nothing to expand.
+- `#/compare-runs?runs=[ids]&experiments=[ids]` (JSON lists) is the compare page.
+- The run tag `mlflow.runColor` ("#rrggbb") is a run's colour in every chart and table.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+COLOR_TAG = "mlflow.runColor"
+PARENT_TAG = "mlflow.parentRunId"
+COMPARE_LIMIT = 100  # runs on the compare page: past that its tables stop being readable
+
+
+def runs_url(base: str, experiment_id: str, search_filter: str) -> str:
+    """The experiment's runs in the chart view, Model-training side, filtered, sorted by lr, no nesting."""
+    query = {
+        "workflowType": "machine_learning",
+        "compareRunsMode": "CHART",
+        "searchFilter": search_filter,
+        "orderByKey": "params.`lr`",
+        "orderByAsc": "true",
+    }
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
+
+
+def sweep_url(base: str, experiment_id: str, parent_run_id: str) -> str:
+    """A sweep's child runs, every one a row and a line in the charts."""
+    return runs_url(base, experiment_id, f"tags.{PARENT_TAG} = '{parent_run_id}'")
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """One plain run in the chart view."""
+    return runs_url(base, experiment_id, f"attributes.run_id = '{run_id}'")
+
+
+def compare_url(base: str, run_ids: Sequence[str], experiment_ids: Sequence[str]) -> str:
+    """MLflow's compare page (parameter diff, parallel coordinates) for these runs."""
+    query = {
+        "runs": json.dumps(list(run_ids), separators=(",", ":")),
+        "experiments": json.dumps(sorted(set(experiment_ids)), separators=(",", ":")),
+    }
+    return f"{base.rstrip('/')}/#/compare-runs?{urlencode(query, quote_via=quote)}"
+
+
+def ui_hint(uri: str, target: str, mlflow_command: str) -> str:
+    """The two lines printed at the end of a run or sweep: gdsweep's UI command, then MLflow's own."""
+    command = ["python", "-m", "gdsweep.ui", _shorter(target)]
+    if uri != default_uri():
+        command += ["--tracking-uri", uri]
+    return f"  compare in the MLflow UI: {shlex.join(command)}\n  or plain MLflow:          {mlflow_command}"
+
+
+def default_uri() -> str:
+    """The store `python -m gdsweep.ui` uses when told nothing: $MLFLOW_TRACKING_URI, else ./outputs/mlflow.db."""
+    from gdsweep.tracking.store import resolve_uri  # MLflow is loaded by whoever prints a hint anyway
+
+    return resolve_uri(None, "outputs")
+
+
+def _shorter(target: str) -> str:
+    """A folder inside the working directory as a relative path; anything else as it is."""
+    path = Path(target)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        return str(path.relative_to(Path.cwd()))
+    return target
