@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (LookupError, GdsweepError) as err:
         _fail(str(err))
     if target.uri.startswith(("http://", "https://")):
+        target = ui_target.save_view(target)
         _announce(target, target.uri, None)
         _open(_urls(target, target.uri)[0], args.no_browser)
         return
@@ -72,6 +73,9 @@ def _serve(target, args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         _fail(f"--port: {args.port} is not a port; give one from 1 to 65535")
     _require_free(args.host, args.port)
+    from gdsweep.tracking import ui_target
+
+    target = ui_target.save_view(target)
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     with tempfile.TemporaryDirectory(prefix="gdsweep-ui-") as scratch:
         log_path = Path(scratch) / "mlflow-server.log"
@@ -109,7 +113,9 @@ def _urls(target, base: str) -> tuple[str, str, int]:
     """The chart view of the sweep (or run), MLflow's compare page for its runs, and how many it compares."""
     from gdsweep.tracking import links
 
-    if target.parent_run_id:
+    if target.view:
+        chart = links.shared_view_url(base, target.experiment_id, target.view)
+    elif target.parent_run_id:
         chart = links.sweep_url(base, target.experiment_id, target.parent_run_id)
     else:
         chart = links.run_url(base, target.experiment_id, target.run_ids[0])

@@ -9,6 +9,11 @@ headless Chromium):
   the list is filtered *and* sorted by something other than the start time: then every matching run
   is its own row, so the filter `tags.mlflow.parentRunId = '<parent>'` with `orderByKey=params.lr`
   lists a sweep's children, sorted by lr, with nothing to expand.
+- Only the first 10 runs of the list are drawn in the charts, unless the view state says
+  `runsHiddenMode: SHOW_ALL`, which no URL parameter sets. A *shared view* does: the experiment tag
+  `mlflow.sharedViewState.<key>` holds a view state as JSON (what MLflow's own Share button
+  writes), and `?viewStateShareKey=<key>` opens it, filter, sort and all (the URL must then carry
+  no filter or sort of its own).
 - `#/compare-runs?runs=[ids]&experiments=[ids]` (JSON lists) is the compare page.
 - The run tag `mlflow.runColor` ("#rrggbb") is a run's colour in every chart and table.
 """
@@ -26,21 +31,38 @@ PARENT_TAG = "mlflow.parentRunId"
 COMPARE_LIMIT = 100  # runs on the compare page: past that its tables stop being readable
 
 
+VIEW_TAG = "mlflow.sharedViewState."  # + key: an experiment tag holding a view state (JSON)
+SORTED_BY_LR = {"orderByKey": "params.`lr`", "orderByAsc": "true"}
+
+
 def runs_url(base: str, experiment_id: str, search_filter: str) -> str:
     """The experiment's runs in the chart view, Model-training side, filtered, sorted by lr, no nesting."""
-    query = {
-        "workflowType": "machine_learning",
-        "compareRunsMode": "CHART",
-        "searchFilter": search_filter,
-        "orderByKey": "params.`lr`",
-        "orderByAsc": "true",
-    }
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
+    return _runs_page(base, experiment_id, {"searchFilter": search_filter, **SORTED_BY_LR})
+
+
+def sweep_filter(parent_run_id: str) -> str:
+    return f"tags.{PARENT_TAG} = '{parent_run_id}'"
 
 
 def sweep_url(base: str, experiment_id: str, parent_run_id: str) -> str:
-    """A sweep's child runs, every one a row and a line in the charts."""
-    return runs_url(base, experiment_id, f"tags.{PARENT_TAG} = '{parent_run_id}'")
+    """A sweep's child runs, every one a row; the charts draw the first 10 (see sweep_view for all)."""
+    return runs_url(base, experiment_id, sweep_filter(parent_run_id))
+
+
+def sweep_view(parent_run_id: str) -> tuple[str, str]:
+    """(key, experiment tag value) of a shared view of a sweep: its children, sorted by lr, all drawn."""
+    state = {"searchFilter": sweep_filter(parent_run_id), "orderByKey": "params.`lr`", "orderByAsc": True}
+    return f"gdsweep-{parent_run_id}", json.dumps({**state, "runsHiddenMode": "SHOW_ALL"})
+
+
+def shared_view_url(base: str, experiment_id: str, key: str) -> str:
+    """The chart view of a shared view saved as the experiment tag VIEW_TAG + key."""
+    return _runs_page(base, experiment_id, {"viewStateShareKey": key})
+
+
+def _runs_page(base: str, experiment_id: str, query: dict[str, str]) -> str:
+    query = {**query, "workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
 
 
 def run_url(base: str, experiment_id: str, run_id: str) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.tracking import server
+from gdsweep.tracking import links, server
 from gdsweep.tracking.links import PARENT_TAG
 from gdsweep.tracking.store import SWEEP_FILE, Store, Sweep, _require_store, _retry, child_runs, get_run, latest_sweep
 
@@ -27,6 +28,7 @@ class Target:
     name: str  # the sweep's or the run's name
     parent_run_id: str | None  # the sweep's parent run; None for a plain run
     run_ids: tuple[str, ...]  # the runs compared: the sweep's children sorted by lr, or the plain run
+    view: str | None = None  # the key of the sweep's shared view, once saved (save_view)
 
 
 def find(target: str | None, uri: str) -> Target:
@@ -86,3 +88,20 @@ def _lr(value: str | None) -> float:
     except (TypeError, ValueError):
         return math.inf
     return number if math.isfinite(number) else math.inf
+
+
+def save_view(target: Target) -> Target:
+    """Save a sweep's shared view (every child drawn in the charts) as an experiment tag; the target with its key.
+
+    The tag is what MLflow's own Share button writes, one per sweep, rewritten with the same value
+    each time. A plain run needs none; a store that refuses the write (a read-only user) gets none.
+    """
+    if target.parent_run_id is None:
+        return target
+    key, state = links.sweep_view(target.parent_run_id)
+    client = MlflowClient(tracking_uri=target.uri)
+    try:
+        _retry(client.set_experiment_tag, target.experiment_id, links.VIEW_TAG + key, state)
+    except MlflowException:
+        return target
+    return replace(target, view=key)
