@@ -134,12 +134,16 @@ def _start_ui(folder: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
     return ui, printed
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _group_alive(pgid: int) -> bool:
+    """Does any live (not zombie) process of this process group remain? Read from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 @pytest.mark.slow

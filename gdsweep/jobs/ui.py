@@ -130,7 +130,7 @@ def _announce(target, base: str, pid: int | None) -> None:
     where = f"served by mlflow server (pid {pid}) at {base}" if pid else f"on the tracking server {base}"
     part = f" ({compared} of {runs} runs, spread over the lrs)" if compared < runs else ""
     lines = [
-        f"MLflow UI for {what} in {target.uri}, {where}",
+        f"MLflow UI for {what} in {_shown(target.uri)}, {where}",
         "Chart view, runs coloured by regime (cost per step and every other metric):",
         f"  {chart}",
         f"Compare page (parameters side by side, parallel coordinates){part}:",
@@ -139,6 +139,14 @@ def _announce(target, base: str, pid: int | None) -> None:
     if pid:
         lines.append("Press Ctrl-C to stop the server.")
     print("\n".join(lines), flush=True)
+
+
+def _shown(uri: str) -> str:
+    """An SQLite store inside the working directory by its relative path, as `mlflow ui` is printed."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and path.is_relative_to(Path.cwd()):
+        return f"sqlite:///{path.relative_to(Path.cwd())}"
+    return uri
 
 
 def _open(url: str, no_browser: bool) -> None:
@@ -194,11 +202,21 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Is any process of the group still running? Zombies (dead, waiting to be reaped by init) do not count."""
+    if not Path("/proc/self/stat").is_file():  # not Linux: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _on_signals():
