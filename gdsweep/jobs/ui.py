@@ -76,28 +76,32 @@ def _serve(target, args: argparse.Namespace) -> None:
     from gdsweep.tracking import ui_target
 
     target = ui_target.save_view(target)
-    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    address = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else address}:{args.port}"
+    stopping = _on_signals()  # before the server exists: a signal now still stops it
+    server = None
     with tempfile.TemporaryDirectory(prefix="gdsweep-ui-") as scratch:
         log_path = Path(scratch) / "mlflow-server.log"
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(
-                _server_command(target.uri, args.host, args.port),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop all of it
-            )
-        stopping = _on_signals()
         try:
+            with open(log_path, "w") as log:
+                server = subprocess.Popen(
+                    _server_command(target.uri, args.host, args.port),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop all of it
+                )
             _wait_until_up(server, base, log_path)
             _announce(target, base, server.pid)
             _open(_urls(target, base)[0], args.no_browser)
             code = server.wait()
             _fail(f"the MLflow server stopped by itself (exit {code}): {_tail(log_path)}", 1)
         except KeyboardInterrupt:
-            print(f"gdsweep.ui: stopping the MLflow server (pid {server.pid})", file=sys.stderr, flush=True)
+            if server is not None:
+                print(f"gdsweep.ui: stopping the MLflow server (pid {server.pid})", file=sys.stderr, flush=True)
         finally:
-            _stop(server)
+            if server is not None:
+                _stop(server)
             stopping()
 
 

@@ -35,12 +35,11 @@ def find(target: str | None, uri: str) -> Target:
     """The sweep or run that `target` names in the store at `uri`; LookupError saying what is missing."""
     if target is not None and (Path(target) / SWEEP_FILE).is_file():
         sweep = Sweep.load(Path(target))
+        _require_reachable(sweep.store.uri)
         return _sweep(sweep.store.uri, sweep.store.experiment_id, sweep.parent_run_id)
     if target is not None and ("/" in target or Path(target).is_dir()):
         raise LookupError(f"{target} is not a sweep folder (it has no {SWEEP_FILE})")
-    if uri.startswith(("http://", "https://")):
-        server.require(uri)
-    _require_store(uri)
+    _require_reachable(uri)
     if target is None:
         run = _latest_sweep_anywhere(uri)
     elif RUN_ID.fullmatch(target):
@@ -53,6 +52,13 @@ def find(target: str | None, uri: str) -> Target:
     if run.data.tags.get("gdsweep.role") == "sweep":
         return _sweep(uri, run.info.experiment_id, run.info.run_id)
     return Target(uri, run.info.experiment_id, run.info.run_name, None, (run.info.run_id,))
+
+
+def _require_reachable(uri: str) -> None:
+    """A tracking server that answers, or an SQLite file that exists (reading one would create it)."""
+    if uri.startswith(("http://", "https://")):
+        server.require(uri)
+    _require_store(uri)
 
 
 def _sweep(uri: str, experiment_id: str, parent_run_id: str) -> Target:
