@@ -253,3 +253,13 @@ def test_help_names_every_option_without_importing_mlflow(tmp_path):
     assert all(option in done.stdout for option in ("--port", "--host", "--tracking-uri", "--no-browser", "target"))
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "mlflow" not in imported and "torch" not in imported
+
+
+def test_a_failed_job_is_grey_and_a_lone_regime_keeps_its_plain_colour(cli, tmp_path):
+    done = cli("lr=0.1,abc", "N=3", "--multirun")
+    assert done.returncode == 1  # the bad lr failed its job; the sweep still ended and tagged its runs
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("gdsweep").experiment_id])
+    runs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]  # the jobs, not the sweep
+    colours = {run.data.params["lr"]: (run.info.status, run.data.tags.get(COLOR_TAG)) for run in runs}
+    assert colours == {"0.1": ("FINISHED", palette.BASE["converging"]), "abc": ("FAILED", palette.OTHER)}
