@@ -263,3 +263,21 @@ def test_a_failed_job_is_grey_and_a_lone_regime_keeps_its_plain_colour(cli, tmp_
     runs = [run for run in runs if "mlflow.parentRunId" in run.data.tags]  # the jobs, not the sweep
     colours = {run.data.params["lr"]: (run.info.status, run.data.tags.get(COLOR_TAG)) for run in runs}
     assert colours == {"0.1": ("FINISHED", palette.BASE["converging"]), "abc": ("FAILED", palette.OTHER)}
+
+
+def test_every_kind_of_target_finds_its_sweep_or_run(sweep, monkeypatch):
+    from gdsweep.tracking import ui_target
+
+    monkeypatch.chdir(sweep.folder)
+    uri = f"sqlite:///{sweep.folder / 'outputs' / 'mlflow.db'}"
+    parent, [sweep_dir] = sweep.parent.info.run_id, list((sweep.folder / "outputs" / "sweeps").iterdir())
+    by_lr = [run.info.run_id for run in sorted(sweep.children, key=lambda run: float(run.data.params["lr"]))]
+    for target in (None, str(sweep_dir), "outputs/sweeps/" + sweep_dir.name, parent, by_lr[3], "gdsweep"):
+        found = ui_target.find(target, uri)
+        assert (found.parent_run_id, found.run_ids, found.name) == (parent, tuple(by_lr), sweep.parent.info.run_name)
+    single = ui_target.find(sweep.single.info.run_id, uri)
+    assert (single.parent_run_id, single.run_ids) == (None, (sweep.single.info.run_id,))
+    assert ui_target.save_view(single).view is None  # one run needs no saved view
+    saved = ui_target.save_view(found)
+    state = MlflowClient(uri).get_experiment(found.experiment_id).tags[f"mlflow.sharedViewState.{saved.view}"]
+    assert f"tags.mlflow.parentRunId = '{parent}'" in state and '"runsHiddenMode": "SHOW_ALL"' in state
