@@ -109,7 +109,10 @@ def _server_command(uri: str, host: str, port: int) -> list[str]:
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
     command += ["--host", host, "--port", str(port), "--workers", "1"]
     if uri.startswith("sqlite:///"):  # runs keep their own artifact location; this is for new experiments
-        command += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
+        command += [
+            "--default-artifact-root",
+            (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri(),
+        ]
     return command
 
 
@@ -128,13 +131,15 @@ def _urls(target, base: str) -> tuple[str, str, int]:
 
 
 def _announce(target, base: str, pid: int | None) -> None:
+    from gdsweep.tracking import links
+
     chart, compare, compared = _urls(target, base)
     runs = len(target.run_ids)
     what = f"sweep '{target.name}' ({runs} runs)" if target.parent_run_id else f"run '{target.name}'"
     where = f"served by mlflow server (pid {pid}) at {base}" if pid else f"on the tracking server {base}"
     part = f" ({compared} of {runs} runs, spread over the lrs)" if compared < runs else ""
     lines = [
-        f"MLflow UI for {what} in {_shown(target.uri)}, {where}",
+        f"MLflow UI for {what} in {links.shown_uri(target.uri)}, {where}",
         "Chart view, runs coloured by regime (cost per step and every other metric):",
         f"  {chart}",
         f"Compare page (parameters side by side, parallel coordinates){part}:",
@@ -143,14 +148,6 @@ def _announce(target, base: str, pid: int | None) -> None:
     if pid:
         lines.append("Press Ctrl-C to stop the server.")
     print("\n".join(lines), flush=True)
-
-
-def _shown(uri: str) -> str:
-    """An SQLite store inside the working directory by its relative path, as `mlflow ui` is printed."""
-    path = Path(uri.removeprefix("sqlite:///"))
-    if uri.startswith("sqlite:///") and path.is_relative_to(Path.cwd()):
-        return f"sqlite:///{path.relative_to(Path.cwd())}"
-    return uri
 
 
 def _open(url: str, no_browser: bool) -> None:

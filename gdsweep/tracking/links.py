@@ -28,10 +28,8 @@ from urllib.parse import quote, urlencode
 
 COLOR_TAG = "mlflow.runColor"
 PARENT_TAG = "mlflow.parentRunId"
-COMPARE_LIMIT = 100  # runs on the compare page: past that its tables stop being readable
-
-
 VIEW_TAG = "mlflow.sharedViewState."  # + key: an experiment tag holding a view state (JSON)
+COMPARE_LIMIT = 100  # runs on the compare page: past that its tables stop being readable
 SORTED_BY_LR = {"orderByKey": "params.`lr`", "orderByAsc": "true"}
 
 
@@ -80,10 +78,14 @@ def compare_url(base: str, run_ids: Sequence[str], experiment_ids: Sequence[str]
 
 
 def ui_hint(uri: str, target: str, mlflow_command: str) -> str:
-    """The two lines printed at the end of a run or sweep: gdsweep's UI command, then MLflow's own."""
+    """The two lines printed at the end of a run or sweep: gdsweep's UI command, then MLflow's own.
+
+    target: the sweep folder or the run id; `--tracking-uri` is added where the UI would not find
+    the store by itself.
+    """
     command = ["python", "-m", "gdsweep.ui", _shorter(target)]
-    if uri != default_uri():
-        command += ["--tracking-uri", uri]
+    if uri != default_uri() and not Path(target).is_dir():  # a sweep folder names its own store
+        command += ["--tracking-uri", shown_uri(uri)]
     return f"  compare in the MLflow UI: {shlex.join(command)}\n  or plain MLflow:          {mlflow_command}"
 
 
@@ -92,6 +94,14 @@ def default_uri() -> str:
     from gdsweep.tracking.store import resolve_uri  # MLflow is loaded by whoever prints a hint anyway
 
     return resolve_uri(None, "outputs")
+
+
+def shown_uri(uri: str) -> str:
+    """An SQLite store inside the working directory by its relative path, as `mlflow ui` is printed."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and path.is_relative_to(Path.cwd()):
+        return f"sqlite:///{path.relative_to(Path.cwd())}"
+    return uri
 
 
 def _shorter(target: str) -> str:
