@@ -4,6 +4,7 @@ chart view in a real MLflow server, checked in a real Chromium (Debian's package
 from __future__ import annotations
 
 import colorsys
+import json
 import os
 import re
 import signal
@@ -280,4 +281,8 @@ def test_every_kind_of_target_finds_its_sweep_or_run(sweep, monkeypatch):
     assert ui_target.save_view(single).view is None  # one run needs no saved view
     saved = ui_target.save_view(found)
     state = MlflowClient(uri).get_experiment(found.experiment_id).tags[f"mlflow.sharedViewState.{saved.view}"]
-    assert f"tags.mlflow.parentRunId = '{parent}'" in state and '"runsHiddenMode": "SHOW_ALL"' in state
+    view = json.loads(state)
+    assert view["searchFilter"] == f"tags.mlflow.parentRunId = '{parent}'" and view["runsHiddenMode"] == "SHOW_ALL"
+    charts = {chart["metricKey"]: (chart["type"], chart.get("scaleType")) for chart in view["compareRunCharts"]}
+    assert view["compareRunCharts"][0]["metricKey"] == "cost" and charts["cost"] == ("LINE", "log")
+    assert charts["grad_norm"] == ("LINE", "linear") and charts["final_cost"] == ("BAR", None)

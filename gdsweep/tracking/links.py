@@ -47,10 +47,49 @@ def sweep_url(base: str, experiment_id: str, parent_run_id: str) -> str:
     return runs_url(base, experiment_id, sweep_filter(parent_run_id))
 
 
-def sweep_view(parent_run_id: str) -> tuple[str, str]:
-    """(key, experiment tag value) of a shared view of a sweep: its children, sorted by lr, all drawn."""
+def sweep_view(parent_run_id: str, metrics: Sequence[tuple[str, bool]] = (), log_cost: bool = False) -> tuple[str, str]:
+    """(key, experiment tag value) of a shared view of a sweep: its children sorted by lr, all drawn.
+
+    metrics: (key, has a per-step history) of the children's metrics. Given, the view carries its
+    own charts, as MLflow would make them (a line chart per series, a bar chart per summary
+    metric), except that `cost` comes first, on a log scale when log_cost (every cost positive):
+    the regimes are straight lines there.
+    """
     state = {"searchFilter": sweep_filter(parent_run_id), "orderByKey": "params.`lr`", "orderByAsc": True}
-    return f"gdsweep-{parent_run_id}", json.dumps({**state, "runsHiddenMode": "SHOW_ALL"})
+    state["runsHiddenMode"] = "SHOW_ALL"
+    if metrics:
+        ordered = sorted(metrics, key=lambda metric: (metric[0] != "cost", metric[0]))
+        state["compareRunCharts"] = [_chart(key, series, log_cost and key == "cost") for key, series in ordered]
+        state["compareRunSections"] = [{**SECTION, "uuid": MODEL_SECTION, "name": "Model metrics"}]
+        state["compareRunSections"].append({**SECTION, "uuid": "gdsweep-system", "name": "System metrics"})
+    return f"gdsweep-{parent_run_id}", json.dumps(state)
+
+
+MODEL_SECTION = "gdsweep-model"
+SECTION = {"display": True, "isReordered": False, "deleted": False, "isGenerated": True}
+
+
+def _chart(key: str, series: bool, log: bool) -> dict:
+    """One chart card of MLflow's chart view, in the shape its UI stores (MLflow 3.17)."""
+    card = {"uuid": f"gdsweep-{key}", "runsCountToCompare": 10, "metricSectionId": MODEL_SECTION, "deleted": False}
+    card |= {"isGenerated": True, "displayName": key, "metricKey": key}
+    if not series:
+        return {**card, "type": "BAR"}
+    return {
+        **card,
+        "type": "LINE",
+        "lineSmoothness": 0,
+        "xAxisScaleType": "linear",
+        "scaleType": "log" if log else "linear",
+        "range": {},
+        "xAxisKey": "step",
+        "selectedXAxisMetricKey": "",
+        "yAxisKey": "metric",
+        "yAxisExpressions": [],
+        "ignoreOutliers": False,
+        "useGlobalXaxisKey": True,
+        "useGlobalLineSmoothing": True,
+    }
 
 
 def shared_view_url(base: str, experiment_id: str, key: str) -> str:

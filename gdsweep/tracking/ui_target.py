@@ -29,6 +29,8 @@ class Target:
     parent_run_id: str | None  # the sweep's parent run; None for a plain run
     run_ids: tuple[str, ...]  # the runs compared: the sweep's children sorted by lr, or the plain run
     view: str | None = None  # the key of the sweep's shared view, once saved (save_view)
+    metrics: tuple[tuple[str, bool], ...] = ()  # the children's metrics: (key, has a per-step history)
+    log_cost: bool = False  # every child's last cost is > 0: its chart can have a log scale
 
 
 def find(target: str | None, uri: str) -> Target:
@@ -65,7 +67,15 @@ def _sweep(uri: str, experiment_id: str, parent_run_id: str) -> Target:
     store = Store(uri, experiment_id)
     parent = get_run(uri, parent_run_id)
     children = sorted(child_runs(store, parent_run_id), key=lambda run: _lr(run.data.params.get("lr")))
-    return Target(uri, experiment_id, parent.info.run_name, parent_run_id, tuple(r.info.run_id for r in children))
+    steps: dict[str, int] = {}  # a metric's last step: > 0 for a per-step series, 0 for a summary
+    for run in children:
+        for metric in getattr(run.data, "_metric_objs", []):  # RunData keeps the Metric objects, steps and all
+            steps[metric.key] = max(steps.get(metric.key, 0), metric.step)
+    metrics = tuple(sorted((key, step > 0) for key, step in steps.items()))
+    ids = tuple(r.info.run_id for r in children)
+    costs = [run.data.metrics["cost"] for run in children if "cost" in run.data.metrics]
+    log_cost = bool(costs) and min(costs) > 0  # costs fall in descent: a negative one would show last
+    return Target(uri, experiment_id, parent.info.run_name, parent_run_id, ids, metrics=metrics, log_cost=log_cost)
 
 
 def _latest_sweep_anywhere(uri: str):
@@ -104,7 +114,7 @@ def save_view(target: Target) -> Target:
     """
     if target.parent_run_id is None:
         return target
-    key, state = links.sweep_view(target.parent_run_id)
+    key, state = links.sweep_view(target.parent_run_id, target.metrics, target.log_cost)
     client = MlflowClient(tracking_uri=target.uri)
     try:
         _retry(client.set_experiment_tag, target.experiment_id, links.VIEW_TAG + key, state)
