@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 COLOR_TAG = "mlflow.runColor"
 PARENT_TAG = "mlflow.parentRunId"
 VIEW_TAG = "mlflow.sharedViewState."  # + key: an experiment tag holding a view state (JSON)
+VIEW_LIMIT = 20000  # MLflow's longest experiment tag value; a longer view leaves the charts to MLflow
 COMPARE_LIMIT = 100  # runs on the compare page: past that its tables stop being readable
 SORTED_BY_LR = {"orderByKey": "params.`lr`", "orderByAsc": "true"}
 
@@ -57,12 +58,14 @@ def sweep_view(parent_run_id: str, metrics: Sequence[tuple[str, bool]] = (), log
     """
     state = {"searchFilter": sweep_filter(parent_run_id), "orderByKey": "params.`lr`", "orderByAsc": True}
     state["runsHiddenMode"] = "SHOW_ALL"
-    if metrics:
-        ordered = sorted(metrics, key=lambda metric: (metric[0] != "cost", metric[0]))
-        state["compareRunCharts"] = [_chart(key, series, log_cost and key == "cost") for key, series in ordered]
-        state["compareRunSections"] = [{**SECTION, "uuid": MODEL_SECTION, "name": "Model metrics"}]
-        state["compareRunSections"].append({**SECTION, "uuid": "gdsweep-system", "name": "System metrics"})
-    return f"gdsweep-{parent_run_id}", json.dumps(state)
+    charted = {**state}
+    if metrics:  # at most 30 charts, as MLflow makes
+        ordered = sorted(metrics, key=lambda metric: (metric[0] != "cost", metric[0]))[:30]
+        charted["compareRunCharts"] = [_chart(key, series, log_cost and key == "cost") for key, series in ordered]
+        charted["compareRunSections"] = [{**SECTION, "uuid": MODEL_SECTION, "name": "Model metrics"}]
+        charted["compareRunSections"].append({**SECTION, "uuid": "gdsweep-system", "name": "System metrics"})
+    value = json.dumps(charted)
+    return f"gdsweep-{parent_run_id}", value if len(value) <= VIEW_LIMIT else json.dumps(state)
 
 
 MODEL_SECTION = "gdsweep-model"
