@@ -9,6 +9,7 @@ starts, so single runs and `--help` do not pay for it here.
 from __future__ import annotations
 
 import atexit
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class SweepTracking(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from gdsweep import tracking
         from gdsweep.report import sweep as report
+        from gdsweep.tracking import links
 
         sweep, self._sweep = self._sweep, None
         if sweep is None:
@@ -52,6 +54,7 @@ class SweepTracking(Callback):
         scans = any(run.data.tags.get("gdsweep.role") == "scan" for run in runs)
         built = None  # a sweep of scans has no per-lr report: each scan run carries its own
         try:
+            _color_runs(sweep.store, runs)
             if not scans:
                 built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
         finally:
@@ -62,7 +65,9 @@ class SweepTracking(Callback):
             print(f"{run.info.run_name}: {run.info.status.lower()}: {run.data.tags.get('error', '')}")
         if built:
             print(f"Report: {built.folder} (also on the parent run in MLflow)")
-        print(f"MLflow parent run {sweep.parent_run_id}; to browse: {tracking.ui_command(sweep.store.uri)}", flush=True)
+        print(f"MLflow parent run {sweep.parent_run_id}; to browse:")
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        print(links.ui_hint(sweep.store.uri, sweep_dir, tracking.ui_command(sweep.store.uri)), flush=True)
         if failed:
             print(f"gdsweep: error: {len(failed)} of {len(runs)} jobs failed (see the lines above)", file=sys.stderr)
             sys.exit(1)
@@ -75,3 +80,24 @@ class SweepTracking(Callback):
 
             status = "KILLED" if signals.received else "FAILED"
             tracking.end_run(self._sweep.store, self._sweep.parent_run_id, status)
+
+
+def _color_runs(store, runs: list) -> None:
+    """Tag each child run with its colour in MLflow's charts (`mlflow.runColor`): its regime's, shaded by lr
+    among the sweep's runs of that regime, as in the report. Scans (many lrs in one run) keep MLflow's."""
+    from gdsweep import tracking
+    from gdsweep.report import palette
+    from gdsweep.tracking import links
+
+    coloured = [run for run in runs if run.data.tags.get("gdsweep.role") != "scan"]
+    wanted = palette.colors((run.info.run_id, run.data.tags.get("regime"), _lr(run)) for run in coloured)
+    for run in coloured:
+        if run.data.tags.get(links.COLOR_TAG) != wanted[run.info.run_id]:
+            tracking.log_run(store, run.info.run_id, tags={links.COLOR_TAG: wanted[run.info.run_id]})
+
+
+def _lr(run) -> float:
+    try:
+        return float(run.data.params.get("lr"))
+    except (TypeError, ValueError):
+        return math.nan

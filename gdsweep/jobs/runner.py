@@ -25,8 +25,9 @@ from gdsweep.core.spec import RunSpec
 from gdsweep.errors import GdsweepError
 from gdsweep.jobs import devices, signals
 from gdsweep.objectives import functions
+from gdsweep.report import palette
 from gdsweep.report.table import Row, describe
-from gdsweep.tracking import provenance
+from gdsweep.tracking import links, provenance
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -137,7 +138,11 @@ def execute(
         tracking.log_run(
             store,
             run_id,
-            tags={**_result_tags(labels, trajectory.cost[:, 0].tolist()), **local.tags},
+            tags={
+                **_result_tags(labels, trajectory.cost[:, 0].tolist()),
+                **local.tags,
+                links.COLOR_TAG: palette.color(labels.regime[0]),  # a sweep shades it by lr at its end
+            },
             metrics={
                 "final_cost": final_cost,
                 "rate": rate,

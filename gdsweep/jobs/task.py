@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from gdsweep import tracking
 from gdsweep.jobs.runner import execute
 from gdsweep.report.table import format_table
+from gdsweep.tracking import links
 
 
 def run_job(cfg: DictConfig) -> None:
@@ -31,7 +32,7 @@ def run_job(cfg: DictConfig) -> None:
         print("\n".join(scanned.lines))
         if scanned.folder is not None:
             print(f"Scan table and figures: {scanned.folder} (also on the MLflow run under scan/)")
-        print(f"MLflow run {scanned.run_id}; to browse: {tracking.ui_command(scanned.uri)}", flush=True)
+        print(f"MLflow run {scanned.run_id}; to browse:\n{_hint(scanned.uri, scanned.run_id)}", flush=True)
         return
     outcome = execute(cfg, list(hydra.overrides.task), hydra_dir, sweep)
     if multirun:
@@ -39,4 +40,9 @@ def run_job(cfg: DictConfig) -> None:
         print(f"[job {hydra.job.num}] lr={outcome.row.lr:g}: {outcome.row.regime}{detail}", flush=True)
     else:
         print(format_table([outcome.row]))
-        print(f"MLflow run {outcome.run_id}; to browse: {tracking.ui_command(outcome.uri)}")
+        print(f"MLflow run {outcome.run_id}; to browse:\n{_hint(outcome.uri, outcome.run_id)}")
+
+
+def _hint(uri: str, run_id: str) -> str:
+    """`python -m gdsweep.ui RUN_ID` and the plain `mlflow ui` command, one a line."""
+    return links.ui_hint(uri, run_id, tracking.ui_command(uri))

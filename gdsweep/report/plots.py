@@ -18,8 +18,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-COLORS = {"converging": "tab:green", "oscillating": "tab:orange", "diverging": "tab:red"}
-OTHER = "tab:gray"  # failed runs
+from gdsweep.report import palette
+
+COLORS = palette.BASE  # regime -> colour, the same in MLflow's charts (tag mlflow.runColor)
+OTHER = palette.OTHER  # failed runs
 MAX_LABELLED = 12  # more curves than this get a legend by regime only
 MAX_PANELS = 6
 
@@ -56,11 +58,11 @@ def cost_curves(runs: list[dict]) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     alpha = 1.0 if len(runs) <= MAX_LABELLED else max(0.15, 8 / len(runs))
     ordered = sorted(runs, key=lambda r: r["lr"])
-    for run in ordered:
+    shades = palette.colors((index, run["regime"], run["lr"]) for index, run in enumerate(ordered))
+    for index, run in enumerate(ordered):
         steps, values = zip(*run["cost"]) if run["cost"] else ((), ())
         label = f"lr={run['lr']:g} ({run['regime']})" if len(runs) <= MAX_LABELLED else None
-        color = _shade(run, [r for r in ordered if r["regime"] == run["regime"]])
-        ax.plot(steps, values, color=color, alpha=alpha, label=label, gid=f"lr={run['lr']!r}")
+        ax.plot(steps, values, color=shades[index], alpha=alpha, label=label, gid=f"lr={run['lr']!r}")
     all_costs = [v for run in runs for _, v in run["cost"]]
     ax.set_yscale("log" if all_costs and min(all_costs) > 0 else "symlog")
     ax.set(xlabel="step k", ylabel="cost f(x_k)", title="Cost per step, one curve per learning rate")
@@ -150,15 +152,6 @@ def _paths_2d(runs: list[dict], surface: Surface) -> Figure:
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
-
-
-def _shade(run: dict, same_regime: list[dict]) -> tuple:
-    """The regime's colour, darker for larger lrs, so curves of one regime stay apart."""
-    maps = {"converging": "Greens", "oscillating": "Oranges", "diverging": "Reds"}
-    if run["regime"] not in maps or len(same_regime) == 1:
-        return matplotlib.colors.to_rgba(COLORS.get(run["regime"], OTHER))
-    position = same_regime.index(run) / (len(same_regime) - 1)
-    return plt.get_cmap(maps[run["regime"]])(0.45 + 0.5 * position)
 
 
 def spread(items: list, count: int = MAX_PANELS) -> list:

@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from gdsweep.report.plots import COLORS, plt, theory_lines
+from gdsweep.report.plots import COLORS, OTHER, plt, theory_lines
 
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 
@@ -52,7 +52,7 @@ def bifurcation(
 def regime_strip(ax, lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool) -> None:
     """The lr axis coloured by regime, with 1/λmax and 2/λmax marked."""
     codes = np.array([[REGIME_CODES.get(r, len(COLORS)) for r in regimes]], dtype=float)
-    cmap = ListedColormap([*COLORS.values(), "tab:gray"])
+    cmap = ListedColormap([*COLORS.values(), OTHER])
     ax.pcolormesh(_edges(lrs, log), [0, 1], codes, cmap=cmap, vmin=-0.5, vmax=len(COLORS) + 0.5, rasterized=True)
     theory_lines(ax, critical_lr)
     ax.set(xscale="log" if log else "linear", xlabel="learning rate", yticks=[])
