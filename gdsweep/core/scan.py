@@ -46,7 +46,7 @@ def descend_tail(
     f: Objective, x0: Tensor, lr: Tensor, steps: int, keep: int, tol: Tolerances, progress: Progress | None = None
 ) -> Scanned:
     """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr."""
-    earlier, kept = Earlier(), []
+    earlier, kept = Earlier(tol.cost_tol), []
     for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK)):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
         kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows

@@ -28,7 +28,8 @@ COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_t
 THEORY = ["critical_lr", "predicted_regime"]
 GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
 ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
-ITERATES = ("x", "x_0", "x_1")  # fetched only for the runs the path figure draws
+ITERATES = ("x", "x_0", "x_1")
+OPTIMIZER = "optimizer.name"  # the param that names the update rule (conf/optimizer/)  # fetched only for the runs the path figure draws
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,14 @@ class Report:
 def frame(runs: list[Any]) -> pd.DataFrame:
     """One row per run: lr and every other swept param, the labels, and the theory columns."""
     params = pd.DataFrame([run.data.params for run in runs])
-    swept = [c for c in params.columns if c != "lr" and params[c].nunique(dropna=False) > 1]
+    swept = [c for c in params.columns if c not in ("lr", OPTIMIZER) and params[c].nunique(dropna=False) > 1]
     rows = []
     for run in runs:
         tags, metrics, p = run.data.tags, run.data.metrics, run.data.params
         rows.append(
             {
                 "lr": _number(p.get("lr")),
+                "optimizer": p.get(OPTIMIZER, "gd"),  # runs from before the optimizer group were gd
                 **{c: p.get(c) for c in swept},
                 "regime": tags.get("regime", run.info.status.lower()),
                 "path": tags.get("path"),
@@ -63,8 +65,8 @@ def frame(runs: list[Any]) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows).astype({"period": "Int64", "steps_to_tol": "Int64"})
     theory = [c for c in THEORY if table[c].notna().any()]
-    order = ["lr", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
-    return table[order].sort_values(["lr", *swept], kind="stable").reset_index(drop=True)
+    order = ["optimizer", "lr", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
+    return table[order].sort_values(["optimizer", "lr", *swept], kind="stable").reset_index(drop=True)
 
 
 def build(store: tracking.Store, parent_run_id: str, folder: Path, children: list[Any] | None = None) -> Report:
@@ -100,7 +102,15 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
 
 
 def render(table: pd.DataFrame, color: bool = False) -> str:
-    """The terminal table: sorted by lr, each regime with its glyph (and colour on a terminal)."""
+    """The terminal table: sorted by lr, each regime with its glyph (and colour on a terminal).
+
+    A sweep that mixes optimizers is shown as one block per optimizer, each under its name.
+    """
+    if "optimizer" in table and table["optimizer"].nunique() > 1:
+        return "\n\n".join(
+            f"optimizer={name}\n{render(group.drop(columns='optimizer'), color)}"
+            for name, group in table.groupby("optimizer", sort=False)
+        )
     shown = table.drop(columns=["run_id", "run_name"], errors="ignore").copy()
 
     def mark(regime: str) -> str:
