@@ -34,7 +34,8 @@ class TrackingConfig:
 @dataclass
 class GdsweepConfig:
     function: dict[str, Any] = MISSING
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "gd"})  # conf/optimizer/; checked by optimizer_spec
+    # conf/optimizer/NAME.yaml; checked by optimizer_spec
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "gd"})
     x0: Any = MISSING
     lr: Any = MISSING
     N: Any = MISSING

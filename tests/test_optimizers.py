@@ -16,7 +16,10 @@ SPECS = {
         OptimizerSpec("nesterov", momentum=0.8),
         lambda p, lr: torch.optim.SGD(p, lr, momentum=0.8, nesterov=True),
     ),
-    "adam": (OptimizerSpec("adam", betas=(0.8, 0.99), eps=1e-6), lambda p, lr: torch.optim.Adam(p, lr, (0.8, 0.99), 1e-6)),
+    "adam": (
+        OptimizerSpec("adam", betas=(0.8, 0.99), eps=1e-6),
+        lambda p, lr: torch.optim.Adam(p, lr, (0.8, 0.99), 1e-6),
+    ),
 }
 
 

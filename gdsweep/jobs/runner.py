@@ -152,9 +152,7 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(
-        run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name)
-    )
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name))
 
 
 def _log_figures(
