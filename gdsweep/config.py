@@ -136,7 +136,35 @@ def scan_spec(cfg: DictConfig) -> ScanSpec | None:
         spacing=spacing,
         tail=_whole("scan.tail", scan.get("tail"), 8, "256"),
         rel_tol=_positive("scan.rel_tol", scan.get("rel_tol")),
+        momenta=_momenta(scan.get("momenta"), optimizer_spec(cfg.get("optimizer")).name),
     )
+
+
+def _momenta(value: Any, optimizer: str) -> tuple[float, ...]:
+    """scan.momenta: a list of β, or a range {min: 0, max: 0.99, num: 34} (evenly spaced, both ends)."""
+    if value is None:
+        return ()
+    if optimizer not in ("momentum", "nesterov"):
+        raise GdsweepError(
+            "scan.momenta",
+            f"optimizer={optimizer} has no momentum axis",
+            "add optimizer=momentum or optimizer=nesterov",
+        )
+    if isinstance(value, (dict, DictConfig)) and set(value) == {"min", "max", "num"}:
+        low, high = (_fraction("scan.momenta", value[k], "{min:0,max:0.99,num:34}") for k in ("min", "max"))
+        num = _whole("scan.momenta.num", value["num"], 2, "34")
+        if high <= low:
+            raise GdsweepError(
+                "scan.momenta", f"max={high:g} is not above min={low:g}", "give e.g. {min:0,max:0.99,num:34}"
+            )
+        return tuple(low + (high - low) * i / (num - 1) for i in range(num))
+    if not isinstance(value, (list, tuple, ListConfig)):
+        raise GdsweepError(
+            "scan.momenta",
+            f"{_show(value)} is not a list or a range",
+            "give e.g. scan.momenta=[0,0.5,0.9] or {min:0,max:0.99,num:34}",
+        )
+    return tuple(_fraction("scan.momenta", b, "[0,0.5,0.9]") for b in value)
 
 
 def _positive(key: str, value: Any) -> float:

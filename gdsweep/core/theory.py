@@ -58,6 +58,11 @@ def edge_factor(optimizer: OptimizerSpec = GD, beta: float | None = None) -> flo
     return math.nan
 
 
+def edge_formula(optimizer: OptimizerSpec = GD) -> str:
+    """The optimizer's critical lr as a formula, for printed lines ("" where none is known)."""
+    return {"gd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}.get(optimizer.name, "")
+
+
 def predicted_regime(lr: float, top: float, optimizer: OptimizerSpec = GD) -> str:
     """What the optimizer does on the local quadratic model at this lr.
 
