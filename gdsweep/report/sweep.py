@@ -65,7 +65,7 @@ def frame(runs: list[Any]) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows).astype({"period": "Int64", "steps_to_tol": "Int64"})
     theory = [c for c in THEORY if table[c].notna().any()]
-    order = ["optimizer", "lr", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
+    order = ["lr", "optimizer", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
     return table[order].sort_values(["optimizer", "lr", *swept], kind="stable").reset_index(drop=True)
 
 
@@ -111,7 +111,8 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
             f"optimizer={name}\n{render(group.drop(columns='optimizer'), color)}"
             for name, group in table.groupby("optimizer", sort=False)
         )
-    shown = table.drop(columns=["run_id", "run_name"], errors="ignore").copy()
+    plain = "optimizer" in table and (table["optimizer"] == "gd").all()  # the article's update: no column
+    shown = table.drop(columns=["run_id", "run_name", *(["optimizer"] if plain else [])], errors="ignore").copy()
 
     def mark(regime: str) -> str:
         text = f"{GLYPHS.get(regime, '✗')} {regime}"
