@@ -132,3 +132,17 @@ def test_presets_run_briefly(cli, tmp_path):
     scan = cli("+experiment=momentum_map", "N=200", "scan.num=40", "scan.momenta={min:0,max:0.9,num:4}", "scan.tail=64")
     assert scan.returncode == 0, scan.stderr
     assert "40 lrs from 0.01 to 5 (log) × 4 momenta = 160 runs" in scan.stdout
+
+
+def test_adam_logs_its_preconditioned_sharpness_next_to_its_edge(make_config, tmp_path):
+    # In 1-D, P⁻¹H = 2/P at x², with P = √v̂ + eps: the sharpness grows as v̂ forgets early gradients.
+    outcome = execute(make_config("+experiment=adam_edge", "N=600", "track_sharpness_every=100"))
+    client = embedded_client(tmp_path)
+    run = client.get_run(outcome.run_id)
+    assert run.data.metrics["preconditioned_edge"] == pytest.approx(38.0)  # (2 + 2·0.9)/((1 − 0.9)·1)
+    history = [
+        p.value
+        for p in sorted(client.get_metric_history(outcome.run_id, "preconditioned_sharpness"), key=lambda p: p.step)
+    ]
+    assert len(history) == 6 and history[0] == pytest.approx(2 / 8, rel=1e-6)  # step 0: √v̂ = |g| = 8
+    assert all(b > a for a, b in zip(history, history[1:]))

@@ -45,6 +45,8 @@ class Rule:
         self.beta = beta.to(lr).unsqueeze(-1)  # (B, 1): β per row
         self.t = 0  # steps taken
         self.buffers: dict[str, Tensor] = {}
+        self.record_every = 0  # adam, K > 0: keep the preconditioner of every K-th iterate
+        self.preconditioners: dict[int, Tensor] = {}  # iterate k -> P (B, D) of the step taken from x_k
 
     def step(self, x: Tensor, grad: Tensor) -> None:
         self.t += 1
@@ -71,6 +73,8 @@ class Rule:
         step_size = self.lr / bias_correction1
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.spec.eps)
         x.sub_(step_size * exp_avg / denom)
+        if self.record_every and (self.t - 1) % self.record_every == 0:
+            self.preconditioners[self.t - 1] = self.preconditioner()
 
     def preconditioner(self) -> Tensor | None:
         """Adam's diagonal P = √v̂ + eps (B, D) after the last step: the preconditioned sharpness

@@ -102,19 +102,23 @@ def _momentum_regime(h: float, optimizer: OptimizerSpec) -> str:
     return "spiral" if trace * trace < 4 * det else "monotone"
 
 
-def sharpness_along(f: Objective, points: Tensor, iterations: int = 50) -> Tensor:
+def sharpness_along(f: Objective, points: Tensor, iterations: int = 50, scale: Tensor | None = None) -> Tensor:
     """λmax at each of M points (M, D) by power iteration on Hessian-vector products, batched.
 
     Returns the Rayleigh quotient of the dominant eigenvector, i.e. the eigenvalue of largest
-    magnitude, as edge-of-stability studies report it (Cohen et al., ICLR 2021).
+    magnitude, as edge-of-stability studies report it (Cohen et al., ICLR 2021). With `scale`
+    (M, D) = P^(-1/2) it is the top eigenvalue of P⁻¹H (the same as of P^(-1/2) H P^(-1/2)):
+    the preconditioned sharpness of Adam (Cohen et al., 2022).
     """
+    scale = torch.ones_like(points, dtype=torch.float64) if scale is None else scale.double()
     x = points.detach().double().requires_grad_(True)
     (grad,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
     v = torch.randn_like(x, generator=torch.Generator().manual_seed(0))
     v = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     top = torch.zeros(x.shape[0], dtype=x.dtype)
     for _ in range(iterations):
-        (hv,) = torch.autograd.grad(grad, x, v, retain_graph=True)
+        (hv,) = torch.autograd.grad(grad, x, v * scale, retain_graph=True)
+        hv = hv * scale
         top = (hv * v).sum(-1)
         norm = torch.linalg.vector_norm(hv, dim=-1, keepdim=True)
         v = torch.where(norm > 0, hv / norm.clamp_min(1e-300), v)
@@ -138,6 +142,7 @@ def local_model(
     every: int = 0,
     converged: bool = False,
     optimizer: OptimizerSpec = GD,
+    preconditioners: dict[int, Tensor] | None = None,
 ) -> LocalModel:
     """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
     is about (the known minimiser nearest its end; the point it settled in when that is another
@@ -160,6 +165,12 @@ def local_model(
         finite = [k for k in steps if torch.isfinite(x[k]).all()]
         if finite:
             series["sharpness"] = dict(zip(finite, sharpness_along(function.f, x[finite]).tolist()))
+    if preconditioners:  # Adam: λmax of P⁻¹H, P = diag(√v̂) + eps, at the recorded iterates
+        kept = [k for k in sorted(preconditioners) if torch.isfinite(x[k]).all()]
+        if kept:
+            scale = torch.stack([preconditioners[k][0] for k in kept]).double().cpu().rsqrt()
+            top = sharpness_along(function.f, x[kept], scale=scale).tolist()
+            series["preconditioned_sharpness"] = dict(zip(kept, top))
     if point is None:
         return LocalModel({}, {}, series)
     top = sharpness(function.f, point)

@@ -117,6 +117,8 @@ def execute(
         lr = torch.tensor([spec.lr], dtype=dtype, device=device)
         pieces = []
         rule = optimizers.rule(spec.optimizer, lr)  # None for gd: the article's update
+        if rule is not None and spec.optimizer.name == "adam":
+            rule.record_every = spec.track_sharpness_every  # for the preconditioned sharpness
         for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps, rule):
             pieces.append(piece)  # logged as it comes: a kill loses at most one chunk
             tracking.log_run(
@@ -135,6 +137,7 @@ def execute(
             spec.track_sharpness_every,
             labels.converged[0],
             spec.optimizer,
+            rule.preconditioners if rule is not None else None,
         )
         tracking.log_run(
             store,
@@ -144,6 +147,7 @@ def execute(
                 "final_cost": final_cost,
                 "rate": rate,
                 **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
+                **_adam_edge(spec),
                 **local.metrics,
             },
             series=local.series,
@@ -153,6 +157,14 @@ def execute(
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name))
+
+
+def _adam_edge(spec: RunSpec) -> dict[str, float]:
+    """Adam's adaptive edge of stability (2 + 2β₁)/((1 − β₁)·lr), next to its preconditioned sharpness."""
+    beta1 = spec.optimizer.betas[0]
+    if spec.optimizer.name != "adam" or not spec.track_sharpness_every:
+        return {}
+    return {"preconditioned_edge": (2 + 2 * beta1) / ((1 - beta1) * spec.lr)}
 
 
 def _log_figures(
