@@ -1,6 +1,7 @@
 """Optimizers end to end: the config group, runs and sweeps in MLflow, scans, the stability map, presets."""
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -145,4 +146,4 @@ def test_adam_logs_its_preconditioned_sharpness_next_to_its_edge(make_config, tm
         for p in sorted(client.get_metric_history(outcome.run_id, "preconditioned_sharpness"), key=lambda p: p.step)
     ]
     assert len(history) == 6 and history[0] == pytest.approx(2 / 8, rel=1e-6)  # step 0: √v̂ = |g| = 8
-    assert all(b > a for a, b in zip(history, history[1:]))
+    assert all(b > a for a, b in itertools.pairwise(history))
