@@ -72,6 +72,7 @@ def lr_momentum_map(
                 None if math.isnan(top) else _edge_array(edges),
                 scan.spacing == "log",
                 f"{optimizer.name} on {job.spec.function['name']}, N={job.spec.N}: theory edge {name}",
+                _underdamped(betas, top) if optimizer.name == "momentum" and top > 0 else None,
             )
         },
         folder,
@@ -108,6 +109,12 @@ def _per_pair(lr, betas, labels, final_cost):
         zip(labels.regime, labels.path, labels.period, labels.converged, final_cost, labels.rate)
     ):
         yield (lr[i % width], betas[i // width], regime, _blank(path), period, converged, cost, rate)
+
+
+def _underdamped(betas: list[float], top: float):
+    """Heavy ball's spiral band in theory: complex roots from lr = (1 − √β)²/λmax, turning by less
+    than 90° a step up to lr = (1 + β)/λmax (T = 0; beyond, the pair zigzags)."""
+    return _edge_array([(1 - math.sqrt(b)) ** 2 / top for b in betas]), _edge_array([(1 + b) / top for b in betas])
 
 
 def _edge_array(edges: list[float]):

@@ -32,8 +32,10 @@ def stability_map(
     edge: np.ndarray | None,
     log: bool,
     title: str,
+    underdamped: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Figure:
-    """lrs (B,), momenta (M,), regimes and paths (M rows of B); edge (M,): theory's edge lr per β."""
+    """lrs (B,), momenta (M,), regimes and paths (M rows of B); edge (M,): theory's edge lr per β;
+    underdamped: the lr bounds (low, high) per β of theory's spiral band (heavy ball)."""
     names = list(CLASSES)
     codes = np.array(
         [
@@ -56,6 +58,11 @@ def stability_map(
     if edge is not None and np.isfinite(edge).any():
         (line,) = ax.plot(edge, momenta, color="black", linewidth=2, label="theory edge")
         handles.append(line)
+    if underdamped is not None:
+        for bound in underdamped:
+            (dashed,) = ax.plot(bound, momenta, color="black", linestyle="--", linewidth=1)
+        dashed.set_label("spiral band (theory)")
+        handles.append(dashed)
     ax.set(xscale="log" if log else "linear", xlabel="learning rate", ylabel="momentum β", title=title)
     ax.set_xlim(_edges(lrs, log)[[0, -1]])
     ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -108,7 +108,7 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
     """
     if "optimizer" in table and table["optimizer"].nunique() > 1:
         return "\n\n".join(
-            f"optimizer={name}\n{render(group.drop(columns='optimizer'), color)}"
+            f"optimizer={name}\n{render(_own_columns(group), color)}"
             for name, group in table.groupby("optimizer", sort=False)
         )
     plain = "optimizer" in table and (table["optimizer"] == "gd").all()  # the article's update: no column
@@ -123,6 +123,12 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
         if column in shown:
             shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(v))
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.6g}")
+
+
+def _own_columns(group: pd.DataFrame) -> pd.DataFrame:
+    """One optimizer's rows without the optimizer column and the settings it does not have."""
+    unused = [c for c in group.columns if c.startswith("optimizer.") and group[c].isna().all()]
+    return group.drop(columns=["optimizer", *unused])
 
 
 def _series(run: Any, with_iterates: bool) -> list[str]:
