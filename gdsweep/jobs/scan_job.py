@@ -106,11 +106,19 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
         metrics["zigzag_lr"] = lr[zigzag]
         gd = job.spec.optimizer.name == "gd"
         theory_note = f"; theory 1/λmax = {critical / 2:.6g}" if critical and gd else ""
-        lines.append(f"  zigzag from lr={lr[zigzag]:.6g} on the grid{theory_note}")
+        onset = "zigzag from" if gd else "path turns (spiral or zigzag) from"
+        lines.append(f"  {onset} lr={lr[zigzag]:.6g} on the grid{theory_note}")
     metrics.update(model.metrics)
     iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
     plots.save(
-        scan_figures.figures(lrs.double().cpu().numpy(), iterates, labels.regime, critical, scan.spacing == "log"),
+        scan_figures.figures(
+            lrs.double().cpu().numpy(),
+            iterates,
+            labels.regime,
+            critical,
+            scan.spacing == "log",
+            theory.edge_formula(job.spec.optimizer),
+        ),
         folder,
     )
     return metrics, lines

@@ -29,7 +29,12 @@ THEORY = ["critical_lr", "predicted_regime"]
 GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
 ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
 ITERATES = ("x", "x_0", "x_1")
-OPTIMIZER = "optimizer.name"  # the param that names the update rule (conf/optimizer/)  # fetched only for the runs the path figure draws
+OPTIMIZER = "optimizer.name"  # the param that names the update rule (conf/optimizer/)
+EDGES = {
+    "gd": "2/λmax",
+    "momentum": "2(1+β)/λmax",
+    "nesterov": "2(1+β)/((1+2β)λmax)",
+}  # core.theory.edge_formula  # fetched only for the runs the path figure draws
 
 
 @dataclass(frozen=True)
@@ -93,10 +98,13 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
     """The sweep's figures by file name (None where there is nothing to draw)."""
     plotted = [_plot_input(r, histories[r.info.run_id]) for r in runs]
     critical = table["critical_lr"].dropna().median() if "critical_lr" in table else None
+    used = set(table["optimizer"]) if "optimizer" in table else {"gd"}
+    edge = EDGES.get(next(iter(used)), "") if len(used) == 1 else ""  # mixed optimizers: no one edge
+    critical = critical if edge else None
     surface, slope = _surface(store, runs[0]) if runs else (None, None)
     return {
         "cost_curves.png": plots.cost_curves(plotted),
-        "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None),
+        "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
         "paths.png": plots.paths(plotted, surface, slope),
     }
 
