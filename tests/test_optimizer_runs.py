@@ -147,3 +147,14 @@ def test_adam_logs_its_preconditioned_sharpness_next_to_its_edge(make_config, tm
     ]
     assert len(history) == 6 and history[0] == pytest.approx(2 / 8, rel=1e-6)  # step 0: √v̂ = |g| = 8
     assert all(b > a for a, b in itertools.pairwise(history))
+
+
+def test_an_adam_run_reproduces_bitwise_from_mlflow(make_config, tmp_path):
+    from gdsweep.reproduce import reproduce
+
+    overrides = ["optimizer=adam", "optimizer.betas=[0.8,0.99]", "lr=0.2", "N=120", "tracking.chunk_steps=50"]
+    source = execute(make_config(*overrides), overrides=overrides)
+    result = reproduce(source.uri, source.run_id)
+    assert result.identical, result.first_difference
+    copy = embedded_client(tmp_path).get_run(result.run_id)
+    assert copy.data.params["optimizer.betas"] == "[0.8, 0.99]"
