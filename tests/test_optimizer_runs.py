@@ -48,6 +48,10 @@ def test_bad_momentum_on_the_command_line_is_one_line_exit_2(cli, tmp_path):
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "gdsweep: error: optimizer.momentum: 1.5 is not in [0, 1); give e.g. optimizer.momentum=0.9"
     ]
+    unknown = cli("optimizer=sgd,adam", "--multirun")  # Hydra would print its search path
+    assert unknown.returncode == 2 and unknown.stderr.strip().splitlines() == [
+        "gdsweep: error: optimizer: no optimizer named 'sgd'; use optimizer=NAME, one of: adam, gd, momentum, nesterov"
+    ]
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
