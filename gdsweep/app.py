@@ -50,13 +50,13 @@ def main() -> None:
 def _precheck(arguments: list[str]) -> None:
     """Name what Hydra itself would trip on in a many-line message, in one line, before it runs.
 
-    An unknown `function=NAME` (Hydra answers with its search path) and an `outputs_dir` that
+    An unknown `function=NAME` or `optimizer=NAME` (Hydra answers with its search path) and an `outputs_dir` that
     cannot be written (Hydra fails creating its run folder there).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    keys = ("function", "outputs_dir")
+    keys = ("function", "optimizer", "outputs_dir")
     chosen = [a for a in arguments if "=" in a and a.split("=", 1)[0].lstrip("~+") in keys]
     try:
         parsed = OverridesParser.create().parse_overrides(chosen)
@@ -69,20 +69,20 @@ def _precheck(arguments: list[str]) -> None:
         elif not override.is_delete():
             values[override.key_or_group] = [override.get_value_element_as_str()]
     _check_functions(values["function"])
+    _check_functions(values["optimizer"], "optimizer")
     for folder in values["outputs_dir"]:
         _check_writable(folder)
 
 
-def _check_functions(names: list[str]) -> None:
+def _check_functions(names: list[str], group: str = "function") -> None:
+    """Each name is a config of the group (conf/function/, conf/optimizer/)."""
     from importlib.resources import files
 
-    folder = files("gdsweep.conf").joinpath("function")
+    folder = files("gdsweep.conf").joinpath(group)
     known = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     for name in names:
         if name not in known:
-            raise GdsweepError(
-                "function", f"no function named {name!r}", f"use function=NAME, one of: {', '.join(known)}"
-            )
+            raise GdsweepError(group, f"no {group} named {name!r}", f"use {group}=NAME, one of: {', '.join(known)}")
 
 
 def _check_writable(folder: str) -> None:

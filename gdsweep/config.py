@@ -16,7 +16,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
-from gdsweep.core.spec import RunSpec, ScanSpec, Tolerances
+from gdsweep.core.spec import OptimizerSpec, RunSpec, ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -34,6 +34,8 @@ class TrackingConfig:
 @dataclass
 class GdsweepConfig:
     function: dict[str, Any] = MISSING
+    # conf/optimizer/NAME.yaml; checked by optimizer_spec
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "gd"})
     x0: Any = MISSING
     lr: Any = MISSING
     N: Any = MISSING
@@ -68,7 +70,42 @@ def validate(cfg: DictConfig) -> RunSpec:
         tolerances=tolerances,
         track_sharpness_every=_whole("track_sharpness_every", cfg.track_sharpness_every, 0, "10"),
         chunk_steps=_whole("tracking.chunk_steps", cfg.tracking.chunk_steps, 1, "1000"),
+        optimizer=optimizer_spec(cfg.get("optimizer")),
     )
+
+
+OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
+
+
+def optimizer_spec(node: Any) -> OptimizerSpec:
+    """The optimizer group (conf/optimizer/NAME.yaml) as a checked OptimizerSpec; gd when unset."""
+    if node is None:
+        return OptimizerSpec()
+    name = str(node.get("name"))
+    if name not in OPTIMIZERS:
+        raise GdsweepError(
+            "optimizer", f"no optimizer named {name!r}", f"use optimizer=NAME, one of: {', '.join(OPTIMIZERS)}"
+        )
+    momentum = _fraction("optimizer.momentum", node.get("momentum", 0.0), "0.9")
+    if name in ("momentum", "nesterov"):
+        return OptimizerSpec(name, momentum=momentum)
+    if name == "gd":
+        return OptimizerSpec()
+    betas = node.get("betas", [0.9, 0.999])
+    if not isinstance(betas, (list, tuple, ListConfig)) or len(betas) != 2:
+        raise GdsweepError("optimizer.betas", f"{_show(betas)} is not a pair", "give e.g. optimizer.betas=[0.9,0.999]")
+    pair = tuple(_fraction("optimizer.betas", b, "[0.9,0.999]") for b in betas)
+    eps = node.get("eps", 1e-8)
+    if not _is_number(eps) or not math.isfinite(eps) or eps <= 0:
+        raise GdsweepError("optimizer.eps", f"{eps!r} is not a positive number", "give e.g. optimizer.eps=1e-8")
+    return OptimizerSpec(name, betas=pair, eps=float(eps))
+
+
+def _fraction(key: str, value: Any, example: str) -> float:
+    """A number in [0, 1): a momentum or an Adam beta."""
+    if not _is_number(value) or not 0 <= value < 1:
+        raise GdsweepError(key, f"{_show(value)} is not in [0, 1)", f"give e.g. {key}={example}")
+    return float(value)
 
 
 SCAN_MODES, SPACINGS = ("dense", "edge"), ("log", "linear")
@@ -99,7 +136,35 @@ def scan_spec(cfg: DictConfig) -> ScanSpec | None:
         spacing=spacing,
         tail=_whole("scan.tail", scan.get("tail"), 8, "256"),
         rel_tol=_positive("scan.rel_tol", scan.get("rel_tol")),
+        momenta=_momenta(scan.get("momenta"), optimizer_spec(cfg.get("optimizer")).name),
     )
+
+
+def _momenta(value: Any, optimizer: str) -> tuple[float, ...]:
+    """scan.momenta: a list of β, or a range {min: 0, max: 0.99, num: 34} (evenly spaced, both ends)."""
+    if value is None:
+        return ()
+    if optimizer not in ("momentum", "nesterov"):
+        raise GdsweepError(
+            "scan.momenta",
+            f"optimizer={optimizer} has no momentum axis",
+            "add optimizer=momentum or optimizer=nesterov",
+        )
+    if isinstance(value, (dict, DictConfig)) and set(value) == {"min", "max", "num"}:
+        low, high = (_fraction("scan.momenta", value[k], "{min:0,max:0.99,num:34}") for k in ("min", "max"))
+        num = _whole("scan.momenta.num", value["num"], 2, "34")
+        if high <= low:
+            raise GdsweepError(
+                "scan.momenta", f"max={high:g} is not above min={low:g}", "give e.g. {min:0,max:0.99,num:34}"
+            )
+        return tuple(low + (high - low) * i / (num - 1) for i in range(num))
+    if not isinstance(value, (list, tuple, ListConfig)):
+        raise GdsweepError(
+            "scan.momenta",
+            f"{_show(value)} is not a list or a range",
+            "give e.g. scan.momenta=[0,0.5,0.9] or {min:0,max:0.99,num:34}",
+        )
+    return tuple(_fraction("scan.momenta", b, "[0,0.5,0.9]") for b in value)
 
 
 def _positive(key: str, value: Any) -> float:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from gdsweep.core.optimizers import Rule
 
 Objective = Callable[[Tensor], Tensor]
 """f maps points of shape (B, D) to costs of shape (B,) or (B, 1); rows must not interact.
@@ -51,7 +55,7 @@ class Trajectory:
         )
 
 
-def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
+def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None = None) -> Trajectory:
     """Run `steps` steps of x <- x - lr * grad f(x) from x0 for every lr at once.
 
     x0 has shape (D,) or (B, D); lr has shape (B,). Each step is the article's loop done
@@ -59,6 +63,9 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
     forward is recomputed every step (no retain_graph), and nothing syncs with the device
     inside the loop. After the last update one more forward/backward records f(x_N) and its
     gradient norm, so every series has N+1 points.
+
+    rule: another update (momentum, Nesterov, Adam; `optimizers.rule`) in place of
+    x <- x - lr * grad; it keeps its state, so a later call continues where this one stopped.
     """
     batch = lr.shape[0]
     x = x0.detach().to(lr.dtype).expand(batch, x0.shape[-1]).clone().requires_grad_(True)
@@ -78,7 +85,10 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
         with no_grad:
             xs.append(x.clone())
             if k < steps:
-                x.sub_(lr_column * grad)
+                if rule is None:
+                    x.sub_(lr_column * grad)
+                else:
+                    rule.step(x, grad)
     return Trajectory(
         lr=lr,
         x=torch.stack(xs),
@@ -87,18 +97,21 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int) -> Trajectory:
     )
 
 
-def descend_in_chunks(f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int) -> Iterator[Trajectory]:
+def descend_in_chunks(
+    f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int, rule: Rule | None = None
+) -> Iterator[Trajectory]:
     """The same descent as `descend`, handed over at most `chunk` steps at a time.
 
     A caller can log (or drop) each piece before the next one is computed: a long run is
     flushed as it goes, and a scan keeps only the tail it needs. Each piece continues from
     the last iterate of the one before, which gives bitwise the same iterates as one call;
     pieces after the first leave out their start point, the previous piece's last row.
+    A `rule` carries its state (momentum buffer, Adam's moments and step count) from piece to piece.
     """
     done, x = 0, x0
     while True:
         size = min(chunk, steps - done)
-        piece = descend(f, x, lr, size)
+        piece = descend(f, x, lr, size, rule)
         placed = Trajectory(lr, piece.x, piece.cost, piece.grad_norm, done)
         yield placed if done == 0 else placed.rows(1)
         done += size

@@ -10,10 +10,12 @@ The rules read a whole trajectory at once, one column per learning rate (README,
    unless the cost still falls measurably at every step           -> oscillating, period p
 4. cost rises at every step of the tail (last half) and overall   -> diverging
 5. cost falls at every step of the tail and overall, or x is stuck -> converging
+   (or it spirals in: up and down, its envelope shrinking; momentum) -> converging, spiral
 6. anything else: bounded, no net progress, no cycle found        -> oscillating, period 0
 
 The path of a converging run is zigzag when most consecutive steps point in opposite
-directions, else monotone. `rate` is the geometric factor by which the cost changes per step
+directions, spiral when it turns back at least twice and the cost rose on the way (an
+underdamped momentum run circling in), else monotone. `rate` is the geometric factor by which the cost changes per step
 over the tail, measured on |c_(k+1) - c_k| so that it needs no known minimum value.
 """
 
@@ -27,7 +29,7 @@ from torch import Tensor
 from gdsweep.core.spec import Tolerances
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
-MONOTONE, ZIGZAG = "monotone", "zigzag"
+MONOTONE, ZIGZAG, SPIRAL = "monotone", "zigzag", "spiral"
 ROUNDING_ULPS = 1024  # steps this many ulps of x or smaller, hopping back and forth, are rounding
 
 
@@ -49,9 +51,13 @@ class Earlier:
     the zigzag vote over the whole run, not just over the tail.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cost_tol: float = 1e-6) -> None:
         self.finite: Tensor | None = None  # (B,) every value so far finite
         self.turns: Tensor | float = 0.0  # (B,) Σ sign(step_k · step_(k-1)): < 0 when most steps reverse
+        self.reversals: Tensor | float = 0.0  # (B,) how many consecutive steps pointed back
+        self.rises: Tensor | float = 0.0  # (B,) how many steps raised the cost by more than rounding
+        self.cost_tol = cost_tol
+        self._last_cost: Tensor | None = None
         self._last_x: Tensor | None = None
         self._last_step: Tensor | None = None
 
@@ -64,15 +70,21 @@ class Earlier:
         finite = cost.amax(0).isfinite() & cost.amin(0).isfinite() & grad_norm.amax(0).isfinite()
         self.finite = finite if self.finite is None else self.finite & finite
         step = x[1:] - x[:-1]
-        turns = _dot(step[1:], step[:-1]).sign().sum(0).double()  # ±1 per pair: exact in float32
+        signs = _dot(step[1:], step[:-1]).sign()
+        turns = signs.sum(0).double()  # ±1 per pair: exact in float32
+        reversals = (signs < 0).sum(0).double()
         if self._last_x is not None:  # the steps across the seam with the previous piece
             bridge = x[0] - self._last_x
-            if self._last_step is not None:
-                turns = turns + _dot(bridge, self._last_step).sign()
-            if len(step):
-                turns = turns + _dot(step[0], bridge).sign()
+            seams = [_dot(bridge, self._last_step).sign()] if self._last_step is not None else []
+            seams += [_dot(step[0], bridge).sign()] if len(step) else []
+            for sign in seams:
+                turns, reversals = turns + sign, reversals + (sign < 0)
             self._last_step = bridge
         self.turns = self.turns + turns
+        self.reversals = self.reversals + reversals
+        joined = cost if self._last_cost is None else torch.cat([self._last_cost.unsqueeze(0), cost])
+        self.rises = self.rises + _rises(joined, self.cost_tol).double()
+        self._last_cost = cost[-1]
         self._last_x = x[-1]
         if len(step):
             self._last_step = step[-1]
@@ -123,17 +135,60 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # zigzag down a narrow valley), not a cycle.
     progress = falling & (-net > noise.sum(0))
     period = period * ~progress
-    diverging = ~finite | ((period == 0) & ~converged & rising)
-    converging = finite & ~diverging & (converged | ((period == 0) & falling))
+    spiral_in = _spiralling_in(step, step_norm, cost)  # its cost may end the tail higher than it began
+    diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in)
+    converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     zigzag = _mostly_reversing(step) if earlier is None else (earlier.turns < 0).cpu()
+    spiral = spiral_in | _turns_and_rises(cost, step, tol, earlier)
     rate = _rate(change, step_norm)
 
     regime, path = [], []
-    for blown, settling, reversing in zip(diverging.tolist(), converging.tolist(), zigzag.tolist()):
+    for blown, settling, reversing, circling in zip(
+        diverging.tolist(), converging.tolist(), zigzag.tolist(), spiral.tolist()
+    ):
         label = DIVERGING if blown else CONVERGING if settling else OSCILLATING
         regime.append(label)
-        path.append((ZIGZAG if reversing else MONOTONE) if label == CONVERGING else None)
+        kind = ZIGZAG if reversing else SPIRAL if circling else MONOTONE
+        path.append(kind if label == CONVERGING else None)
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
+
+
+def _rises(cost: Tensor, cost_tol: float) -> Tensor:
+    """How many steps raised the cost by more than rounding (relative to 1 + |cost|), per column."""
+    change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
+    return (change > cost_tol * (1 + cost[:-1].abs())).sum(0)
+
+
+def _turns_and_rises(cost: Tensor, step: Tensor, tol: Tolerances, earlier: Earlier | None) -> Tensor:
+    """The path turned back at least twice and the cost rose on the way: momentum circling in.
+
+    Gradient descent on a convex valley never raises the cost while converging; an underdamped
+    momentum run does, each time it swings past the minimum. Counted over the whole run.
+    """
+    if earlier is not None:
+        return ((earlier.reversals >= 2) & (earlier.rises >= 1)).cpu()
+    reversals = (_dot(step[1:], step[:-1]) < 0).sum(0)
+    return (reversals >= 2) & (_rises(cost, tol.cost_tol) >= 1)
+
+
+def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
+    """Up and down, but closing in: over three equal windows of the run's last steps the largest
+    step and the highest cost shrink (the steps by 0.1 % per step, and by half over 32 steps or
+    more), and the path turns back at least twice (an underdamped momentum run)."""
+    n = step.shape[0]
+    m = n // 3
+    if m < 2:
+        return torch.zeros(step.shape[1], dtype=torch.bool)
+    windows = [slice(n - (3 - i) * m, n - (2 - i) * m) for i in range(3)]
+    steps = [step_norm[w].amax(0) for w in windows]
+    costs = [cost[1:][w].amax(0) for w in windows]
+    # Chaos keeps its envelope but a short window can dip by chance: over 32 steps or more the
+    # largest step must at least halve (a β = 0.9 spiral shrinks 0.949× a step), and always by 0.1 % a step.
+    factor = min(0.999 ** (2 * m), 0.5 if 2 * m >= 32 else 1.0)
+    shrinking = (steps[1] < steps[0]) & (steps[2] < steps[1]) & (steps[2] < steps[0] * factor)
+    falling = (costs[1] < costs[0]) & (costs[2] < costs[1])
+    reversals = (_dot(step[1:], step[:-1]) < 0).sum(0)
+    return shrinking & falling & (reversals >= 2)
 
 
 def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:

@@ -18,9 +18,10 @@ from typing import TextIO
 import torch
 from torch import Tensor
 
+from gdsweep.core import optimizers
 from gdsweep.core.descent import Objective, Trajectory, descend_in_chunks
 from gdsweep.core.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
-from gdsweep.core.spec import ScanSpec, Tolerances
+from gdsweep.core.spec import OptimizerSpec, ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
 
 Progress = Callable[[int], None]  # told the number of steps done so far
@@ -43,11 +44,21 @@ class Scanned:
 
 
 def descend_tail(
-    f: Objective, x0: Tensor, lr: Tensor, steps: int, keep: int, tol: Tolerances, progress: Progress | None = None
+    f: Objective,
+    x0: Tensor,
+    lr: Tensor,
+    steps: int,
+    keep: int,
+    tol: Tolerances,
+    progress: Progress | None = None,
+    rule: optimizers.Rule | None = None,
 ) -> Scanned:
-    """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr."""
-    earlier, kept = Earlier(), []
-    for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK)):
+    """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr.
+
+    rule: the optimizer of every row (None: gradient descent), e.g. with one β per row for the
+    lr × momentum map."""
+    earlier, kept = Earlier(tol.cost_tol), []
+    for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK), rule):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
         kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
         if progress:
@@ -76,7 +87,14 @@ class EdgeSearch:
 
 
 def find_edges(
-    f: Objective, x0: Tensor, spec: ScanSpec, steps: int, tol: Tolerances, dtype: torch.dtype, device: torch.device
+    f: Objective,
+    x0: Tensor,
+    spec: ScanSpec,
+    steps: int,
+    tol: Tolerances,
+    dtype: torch.dtype,
+    device: torch.device,
+    optimizer: OptimizerSpec | None = None,
 ) -> EdgeSearch:
     """Bisect (in `spec.num`-way rounds, each one batched run) where convergence stops and where zigzag starts.
 
@@ -84,16 +102,20 @@ def find_edges(
     inside both brackets at once. A boundary is the first lr, going up, where its predicate
     fails: on functions where convergence comes back at larger lrs this finds the lowest edge.
     Raises GdsweepError when lr_min does not converge monotonically or lr_max still converges.
+    `optimizer` (default gd) is the update every run uses.
     """
+    optimizer = optimizer or OptimizerSpec()
     predicates = (converges, converges_monotonically)
     lrs = grid(spec.lr_min, spec.lr_max, spec.num, spec.spacing, torch.float64, torch.device("cpu"))
-    brackets = [_first_failure(lrs, p(_labels(f, x0, lrs, steps, spec, tol, dtype, device))) for p in predicates]
+    brackets = [
+        _first_failure(lrs, p(_labels(f, x0, lrs, steps, spec, tol, dtype, device, optimizer))) for p in predicates
+    ]
     rounds, runs = 1, spec.num
     while any(b.hi - b.lo > spec.rel_tol * b.lo for b in brackets):
         inner = [
             grid(b.lo, b.hi, spec.num + 2, spec.spacing, torch.float64, torch.device("cpu"))[1:-1] for b in brackets
         ]
-        labels = _labels(f, x0, torch.cat(inner), steps, spec, tol, dtype, device)
+        labels = _labels(f, x0, torch.cat(inner), steps, spec, tol, dtype, device, optimizer)
         split = [labels[: spec.num], labels[spec.num :]]
         brackets = [
             _narrow(b, lrs_in, p(part)) for b, lrs_in, p, part in zip(brackets, inner, predicates, split, strict=True)
@@ -102,8 +124,9 @@ def find_edges(
     return EdgeSearch(brackets[0], brackets[1], rounds, runs)
 
 
-def _labels(f, x0, lrs, steps, spec, tol, dtype, device) -> list[tuple[str, str | None]]:
-    scanned = descend_tail(f, x0, lrs.to(dtype).to(device), steps, min(spec.tail, steps), tol)
+def _labels(f, x0, lrs, steps, spec, tol, dtype, device, optimizer) -> list[tuple[str, str | None]]:
+    lrs = lrs.to(dtype).to(device)
+    scanned = descend_tail(f, x0, lrs, steps, min(spec.tail, steps), tol, rule=optimizers.rule(optimizer, lrs))
     return list(zip(scanned.labels.regime, scanned.labels.path))
 
 
@@ -124,7 +147,9 @@ def _first_failure(lrs: Tensor, holds: list[bool]) -> Edge:
             "scan.lr_min", f"{lrs[0].item():g} does not converge monotonically", "lower it, e.g. scan.lr_min=1e-4"
         )
     if holds[-1]:
-        raise GdsweepError("scan.lr_max", f"{lrs[-1].item():g} still converges", "raise it, e.g. scan.lr_max=10")
+        raise GdsweepError(
+            "scan.lr_max", f"{lrs[-1].item():g} still converges", f"raise it, e.g. scan.lr_max={10 * lrs[-1].item():g}"
+        )
     first = holds.index(False)
     return Edge(lrs[first - 1].item(), lrs[first].item())
 

@@ -21,6 +21,16 @@ class Tolerances:
 
 
 @dataclass(frozen=True)
+class OptimizerSpec:
+    """Which update rule, with PyTorch's hyper-parameters (README, "Optimizers")."""
+
+    name: str = "gd"  # gd | momentum | nesterov | adam
+    momentum: float = 0.0  # momentum, nesterov: β of torch.optim.SGD(momentum=β, dampening=0)
+    betas: tuple[float, float] = (0.9, 0.999)  # adam
+    eps: float = 1e-8  # adam
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """One job's settings, checked and converted: every field is ready to use."""
 
@@ -33,6 +43,7 @@ class RunSpec:
     tolerances: Tolerances = field(default_factory=Tolerances)
     track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps
     chunk_steps: int = 1000  # steps between two flushes to MLflow
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
 
 
 @dataclass(frozen=True)
@@ -46,3 +57,4 @@ class ScanSpec:
     spacing: str  # log | linear
     tail: int  # last steps kept per lr: the labels and the bifurcation diagram read these
     rel_tol: float  # edge: stop when (hi - lo) / lo is at most this
+    momenta: tuple[float, ...] = ()  # dense: a second axis, every (lr, β) pair (momentum and nesterov)

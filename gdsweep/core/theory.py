@@ -17,6 +17,9 @@ import torch
 from torch import Tensor
 
 from gdsweep.core.descent import Objective, Trajectory
+from gdsweep.core.spec import OptimizerSpec
+
+GD = OptimizerSpec()
 
 
 class Landscape(Protocol):
@@ -39,10 +42,37 @@ def sharpness(f: Objective, point: Tensor) -> float:
     return torch.linalg.eigvalsh((h + h.T) / 2).max().item()
 
 
-def predicted_regime(lr: float, top: float) -> str:
-    """What GD on the local quadratic model does at this lr: monotone, zigzag, oscillating, diverging."""
-    if not math.isfinite(top):
+def edge_factor(optimizer: OptimizerSpec = GD, beta: float | None = None) -> float:
+    """On a quadratic with curvature λmax the optimizer is stable iff lr < edge_factor / λmax.
+
+    gd: 2. Heavy ball (torch's SGD momentum): 2(1 + β). torch's Nesterov: 2(1 + β) / (1 + 2β).
+    Adam: no closed form (nan). `beta` overrides the optimizer's momentum (the lr × β map).
+    """
+    b = optimizer.momentum if beta is None else beta
+    if optimizer.name == "gd":
+        return 2.0
+    if optimizer.name == "momentum":
+        return 2 * (1 + b)
+    if optimizer.name == "nesterov":
+        return 2 * (1 + b) / (1 + 2 * b)
+    return math.nan
+
+
+def edge_formula(optimizer: OptimizerSpec = GD) -> str:
+    """The optimizer's critical lr as a formula, for printed lines ("" where none is known)."""
+    return {"gd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}.get(optimizer.name, "")
+
+
+def predicted_regime(lr: float, top: float, optimizer: OptimizerSpec = GD) -> str:
+    """What the optimizer does on the local quadratic model at this lr.
+
+    gd: monotone, zigzag, oscillating (at 2/λmax), diverging. Momentum and Nesterov add
+    `spiral` (underdamped: complex eigenvalues of the two-step recursion). Adam: unknown.
+    """
+    if not math.isfinite(top) or not math.isfinite(edge_factor(optimizer)):
         return "unknown"
+    if optimizer.name != "gd":
+        return _momentum_regime(lr * top, optimizer)
     if lr * top < 1:
         return "monotone"
     if lr * top < 2:
@@ -50,19 +80,45 @@ def predicted_regime(lr: float, top: float) -> str:
     return "oscillating" if lr * top == 2 else "diverging"
 
 
-def sharpness_along(f: Objective, points: Tensor, iterations: int = 50) -> Tensor:
+def _momentum_regime(h: float, optimizer: OptimizerSpec) -> str:
+    """Heavy ball / Nesterov on f = ½λx² with h = lr·λ: the iterates follow z² − T z + D = 0.
+
+    Heavy ball: T = 1 + β − h, D = β. torch's Nesterov: T = 1 + β − h(1 + β), D = β(1 − h).
+    T < 0: the dominant root (or the complex pair) turns by more than 90° per step, so most
+    steps reverse: zigzag. Else complex roots (T² < 4D, underdamped; for heavy ball
+    β > (1 − √h)²): the run spirals in; real positive roots (overdamped): monotone.
+    """
+    edge, b = edge_factor(optimizer), optimizer.momentum
+    if math.isclose(h, edge, rel_tol=1e-12):
+        return "oscillating"
+    if h > edge:
+        return "diverging"
+    if optimizer.name == "momentum":
+        trace, det = 1 + b - h, b
+    else:
+        trace, det = 1 + b - h * (1 + b), b * (1 - h)
+    if trace < 0:  # the dominant root (or the complex pair) turns by more than 90° a step
+        return "zigzag"
+    return "spiral" if trace * trace < 4 * det else "monotone"
+
+
+def sharpness_along(f: Objective, points: Tensor, iterations: int = 50, scale: Tensor | None = None) -> Tensor:
     """λmax at each of M points (M, D) by power iteration on Hessian-vector products, batched.
 
     Returns the Rayleigh quotient of the dominant eigenvector, i.e. the eigenvalue of largest
-    magnitude, as edge-of-stability studies report it (Cohen et al., ICLR 2021).
+    magnitude, as edge-of-stability studies report it (Cohen et al., ICLR 2021). With `scale`
+    (M, D) = P^(-1/2) it is the top eigenvalue of P⁻¹H (the same as of P^(-1/2) H P^(-1/2)):
+    the preconditioned sharpness of Adam (Cohen et al., 2022).
     """
+    scale = torch.ones_like(points, dtype=torch.float64) if scale is None else scale.double()
     x = points.detach().double().requires_grad_(True)
     (grad,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
     v = torch.randn_like(x, generator=torch.Generator().manual_seed(0))
     v = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     top = torch.zeros(x.shape[0], dtype=x.dtype)
     for _ in range(iterations):
-        (hv,) = torch.autograd.grad(grad, x, v, retain_graph=True)
+        (hv,) = torch.autograd.grad(grad, x, v * scale, retain_graph=True)
+        hv = hv * scale
         top = (hv * v).sum(-1)
         norm = torch.linalg.vector_norm(hv, dim=-1, keepdim=True)
         v = torch.where(norm > 0, hv / norm.clamp_min(1e-300), v)
@@ -79,13 +135,20 @@ class LocalModel:
 
 
 def local_model(
-    function: Landscape, trajectory: Trajectory, converging: bool, lr: float, every: int = 0, converged: bool = False
+    function: Landscape,
+    trajectory: Trajectory,
+    converging: bool,
+    lr: float,
+    every: int = 0,
+    converged: bool = False,
+    optimizer: OptimizerSpec = GD,
+    preconditioners: dict[int, Tensor] | None = None,
 ) -> LocalModel:
     """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
     is about (the known minimiser nearest its end; the point it settled in when that is another
     well; the last iterate of a converging run when no minimiser is known), the distance to
     the nearest minimiser per step, and λmax along the path (metric `sharpness`) every
-    track_sharpness_every steps."""
+    track_sharpness_every steps. The critical lr is the optimizer's edge (`edge_factor` / λmax)."""
     x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
     end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
     series: dict[str, Any] = {}
@@ -102,13 +165,19 @@ def local_model(
         finite = [k for k in steps if torch.isfinite(x[k]).all()]
         if finite:
             series["sharpness"] = dict(zip(finite, sharpness_along(function.f, x[finite]).tolist()))
+    if preconditioners:  # Adam: λmax of P⁻¹H, P = diag(√v̂) + eps, at the recorded iterates
+        kept = [k for k in sorted(preconditioners) if torch.isfinite(x[k]).all()]
+        if kept:
+            scale = torch.stack([preconditioners[k][0] for k in kept]).double().cpu().rsqrt()
+            top = sharpness_along(function.f, x[kept], scale=scale).tolist()
+            series["preconditioned_sharpness"] = dict(zip(kept, top))
     if point is None:
         return LocalModel({}, {}, series)
     top = sharpness(function.f, point)
     metrics = {"lambda_max": top} if math.isfinite(top) else {}
-    if math.isfinite(top) and top > 0:
-        metrics["critical_lr"] = 2 / top
-    tags = {"predicted_regime": predicted_regime(lr, top), "theory_point": _show_point(point, where)}
+    if math.isfinite(top) and top > 0 and math.isfinite(edge_factor(optimizer)):
+        metrics["critical_lr"] = edge_factor(optimizer) / top
+    tags = {"predicted_regime": predicted_regime(lr, top, optimizer), "theory_point": _show_point(point, where)}
     return LocalModel(tags, metrics, series)
 
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gdsweep import tracking
 from gdsweep.config import validate
-from gdsweep.core import theory
+from gdsweep.core import optimizers, theory
 from gdsweep.core.descent import Trajectory, descend_in_chunks
 from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.core.spec import RunSpec
@@ -117,7 +117,10 @@ def execute(
         x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
         lr = torch.tensor([spec.lr], dtype=dtype, device=device)
         pieces = []
-        for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps):
+        rule = optimizers.rule(spec.optimizer, lr)  # None for gd: the article's update
+        if rule is not None and spec.optimizer.name == "adam":
+            rule.record_every = spec.track_sharpness_every  # for the preconditioned sharpness
+        for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps, rule):
             pieces.append(piece)  # logged as it comes: a kill loses at most one chunk
             tracking.log_run(
                 store, run_id, params=params if len(pieces) == 1 else {}, series=_series(piece), first_step=piece.start
@@ -134,6 +137,8 @@ def execute(
             spec.lr,
             spec.track_sharpness_every,
             labels.converged[0],
+            spec.optimizer,
+            rule.preconditioners if rule is not None else None,
         )
         tracking.log_run(
             store,
@@ -147,6 +152,7 @@ def execute(
                 "final_cost": final_cost,
                 "rate": rate,
                 **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
+                **_adam_edge(spec),
                 **local.metrics,
             },
             series=local.series,
@@ -155,7 +161,15 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name))
+
+
+def _adam_edge(spec: RunSpec) -> dict[str, float]:
+    """Adam's adaptive edge of stability (2 + 2β₁)/((1 − β₁)·lr), next to its preconditioned sharpness."""
+    beta1 = spec.optimizer.betas[0]
+    if spec.optimizer.name != "adam" or not spec.track_sharpness_every:
+        return {}
+    return {"preconditioned_edge": (2 + 2 * beta1) / ((1 - beta1) * spec.lr)}
 
 
 def _log_figures(

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 
 from gdsweep import config, tracking
-from gdsweep.core import theory
+from gdsweep.core import optimizers, theory
 from gdsweep.core.regimes import CONVERGING, Regimes
 from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
 from gdsweep.core.spec import ScanSpec
@@ -58,7 +58,12 @@ def execute_scan(
         tracking.log_run(job.store, run_id, params=job.params)
         folder = hydra_dir.parent / "scan" if hydra_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        if scan.mode == "dense":
+        if scan.mode == "dense" and scan.momenta:
+            from gdsweep.jobs.scan_map import lr_momentum_map
+
+            theory_at = lambda lr: _theory(job, scan, x0, lr)
+            metrics, lines = lr_momentum_map(job, scan, x0, _stopper(stop, job.spec.N), folder, theory_at)
+        elif scan.mode == "dense":
             metrics, lines = _dense(job, scan, x0, stop, folder)
         else:
             metrics, lines = _edge(job, scan, x0)
@@ -78,13 +83,9 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
 
     steps = job.spec.N
     lrs = grid(scan.lr_min, scan.lr_max, scan.num, scan.spacing, job.dtype, job.device)
-    bar = ProgressBar(steps)
-
-    def progress(done: int) -> None:
-        bar(done)
-        stop.check(f"after step {done} of {steps} (nothing logged: a scan logs its table at the end)")
-
-    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), job.spec.tolerances, progress)
+    rule = optimizers.rule(job.spec.optimizer, lrs)
+    tol, progress = job.spec.tolerances, _stopper(stop, steps)
+    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), tol, progress, rule)
     labels, lr = scanned.labels, lrs.double().cpu().tolist()
     _write_table(folder / SUMMARY, lr, labels, scanned.tail.cost[-1].tolist())
     pairs = list(zip(labels.regime, labels.path))
@@ -99,23 +100,44 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
     ]
     if stable:  # the grid's own bracket: converges at lr[stable - 1], not at lr[stable]
         metrics["stable_lr_max"] = lr[stable - 1]
-        theory_note = f"; theory 2/λmax = {critical:.6g}" if critical else ""
+        theory_note = f"; theory {theory.edge_formula(job.spec.optimizer)} = {critical:.6g}" if critical else ""
         lines.append(f"  converges up to lr={lr[stable - 1]:.6g} on the grid{theory_note}")
     if zigzag:
         metrics["zigzag_lr"] = lr[zigzag]
-        theory_note = f"; theory 1/λmax = {critical / 2:.6g}" if critical else ""
-        lines.append(f"  zigzag from lr={lr[zigzag]:.6g} on the grid{theory_note}")
+        gd = job.spec.optimizer.name == "gd"
+        theory_note = f"; theory 1/λmax = {critical / 2:.6g}" if critical and gd else ""
+        onset = "zigzag from" if gd else "path turns (spiral or zigzag) from"
+        lines.append(f"  {onset} lr={lr[zigzag]:.6g} on the grid{theory_note}")
     metrics.update(model.metrics)
     iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
     plots.save(
-        scan_figures.figures(lrs.double().cpu().numpy(), iterates, labels.regime, critical, scan.spacing == "log"),
+        scan_figures.figures(
+            lrs.double().cpu().numpy(),
+            iterates,
+            labels.regime,
+            critical,
+            scan.spacing == "log",
+            theory.edge_formula(job.spec.optimizer),
+        ),
         folder,
     )
     return metrics, lines
 
 
+def _stopper(stop: signals.StopRequest, steps: int):
+    """The progress callback of a scan: the bar, and a pending signal honoured between pieces."""
+    bar = ProgressBar(steps)
+
+    def progress(done: int) -> None:
+        bar(done)
+        stop.check(f"after step {done} of {steps} (nothing logged: a scan logs its table at the end)")
+
+    return progress
+
+
 def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):
-    found = find_edges(job.function.f, x0, scan, job.spec.N, job.spec.tolerances, job.dtype, job.device)
+    optimizer = job.spec.optimizer
+    found = find_edges(job.function.f, x0, scan, job.spec.N, job.spec.tolerances, job.dtype, job.device, optimizer)
     model = _theory(job, scan, x0, found.stable.lo / 2)
     critical = model.metrics.get("critical_lr")
     metrics = {
@@ -130,12 +152,13 @@ def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):
     edge_note = zigzag_note = ""
     if critical:
         metrics["edge_over_critical"] = found.stable.lo / critical
+        edge_note = f"; {theory.edge_formula(optimizer)} = {critical:.6g} (ratio {metrics['edge_over_critical']:.4f})"
+    if critical and optimizer.name == "gd":  # the path's change has a one-line theory for gd only
         metrics["zigzag_over_theory"] = found.zigzag.hi / (critical / 2)
-        edge_note = f"; 2/λmax = {critical:.6g} (ratio {metrics['edge_over_critical']:.4f})"
         zigzag_note = f"; 1/λmax = {critical / 2:.6g} (ratio {metrics['zigzag_over_theory']:.4f})"
     lines = [
         f"  largest lr that converges: {found.stable.lo:.6g} (diverges or cycles at {found.stable.hi:.6g}){edge_note}",
-        f"  zigzag starts at:          {found.zigzag.hi:.6g} (monotone at {found.zigzag.lo:.6g}){zigzag_note}",
+        f"  {'zigzag starts at:' if optimizer.name == 'gd' else 'path turns at:':<26} {found.zigzag.hi:.6g} (monotone at {found.zigzag.lo:.6g}){zigzag_note}",
         f"  {found.rounds} rounds, {found.runs} lrs in batches of {scan.num}, rel_tol={scan.rel_tol:g}",
     ]
     return metrics, lines
@@ -150,7 +173,9 @@ def _theory(job: Job, scan: ScanSpec, x0: torch.Tensor, lr: float) -> theory.Loc
     rate = torch.tensor([lr], dtype=job.dtype, device=job.device)
     run = descend_tail(job.function.f, x0, rate, job.spec.N, min(scan.tail, job.spec.N), job.spec.tolerances)
     converging = run.labels.regime[0] == CONVERGING
-    return theory.local_model(job.function, run.tail, converging, lr, converged=run.labels.converged[0])
+    return theory.local_model(
+        job.function, run.tail, converging, lr, converged=run.labels.converged[0], optimizer=job.spec.optimizer
+    )
 
 
 def _first_failure(holds: list[bool]) -> int | None:

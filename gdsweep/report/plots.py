@@ -74,7 +74,7 @@ def cost_curves(runs: list[dict]) -> Figure:
     return fig
 
 
-def regime_map(runs: list[dict], critical_lr: float | None) -> Figure:
+def regime_map(runs: list[dict], critical_lr: float | None, edge: str = "2/λmax") -> Figure:
     """(b) lr (log axis) against the per-step rate of the cost, with 1/λmax and 2/λmax marked.
 
     rate < 1: the cost shrinks (converging); = 1: it neither shrinks nor grows (oscillating);
@@ -85,7 +85,7 @@ def regime_map(runs: list[dict], critical_lr: float | None) -> Figure:
         chosen = [r for r in runs if r["regime"] == regime and r["rate"] is not None and math.isfinite(r["rate"])]
         ax.scatter([r["lr"] for r in chosen], [r["rate"] for r in chosen], color=color, label=regime, zorder=3)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
-    theory_lines(ax, critical_lr)
+    theory_lines(ax, critical_lr, edge)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set(xlabel="learning rate", ylabel="cost change per step (rate)", title="Regime map")
@@ -94,9 +94,13 @@ def regime_map(runs: list[dict], critical_lr: float | None) -> Figure:
     return fig
 
 
-def theory_lines(ax, critical_lr: float | None) -> None:
-    """Mark 1/λmax (zigzag onset) and 2/λmax (the edge) on an lr axis, when theory knows them."""
-    if critical_lr:
+def theory_lines(ax, critical_lr: float | None, edge: str = "2/λmax") -> None:
+    """Mark 1/λmax (zigzag onset) and 2/λmax (the edge) on an lr axis, when theory knows them.
+
+    Another optimizer's edge (`edge` names its formula, e.g. 2(1+β)/λmax) is marked alone."""
+    if critical_lr and edge != "2/λmax":
+        ax.axvline(critical_lr, color="tab:purple", linestyle="--", label=f"{edge} = {critical_lr:.4g}")
+    elif critical_lr:
         ax.axvline(critical_lr / 2, color="tab:blue", linestyle="--", label=f"1/λmax = {critical_lr / 2:.4g}")
         ax.axvline(critical_lr, color="tab:purple", linestyle="--", label=f"2/λmax = {critical_lr:.4g}")
 

@@ -17,16 +17,30 @@ from gdsweep.report.plots import COLORS, OTHER, plt, theory_lines
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 
 
-def figures(lrs: np.ndarray, iterates: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool) -> dict:
-    """lrs (B,), iterates (K, B): the last K values of the first coordinate; name -> figure."""
+def figures(
+    lrs: np.ndarray,
+    iterates: np.ndarray,
+    regimes: list[str],
+    critical_lr: float | None,
+    log: bool,
+    edge: str = "2/λmax",
+) -> dict:
+    """lrs (B,), iterates (K, B): the last K values of the first coordinate; name -> figure.
+
+    edge: the formula of critical_lr (another optimizer's, e.g. 2(1+β)/λmax, is marked alone)."""
     return {
-        "bifurcation.png": bifurcation(lrs, iterates, regimes, critical_lr, log),
-        "regime_strip.png": _strip_figure(lrs, regimes, critical_lr, log),
+        "bifurcation.png": bifurcation(lrs, iterates, regimes, critical_lr, log, edge),
+        "regime_strip.png": _strip_figure(lrs, regimes, critical_lr, log, edge),
     }
 
 
 def bifurcation(
-    lrs: np.ndarray, iterates: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool
+    lrs: np.ndarray,
+    iterates: np.ndarray,
+    regimes: list[str],
+    critical_lr: float | None,
+    log: bool,
+    edge: str = "2/λmax",
 ) -> Figure:
     """lr against the last iterates (density), with the regime strip underneath on the same axis."""
     fig, (top, strip) = plt.subplots(2, 1, figsize=(9, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [6, 1]})
@@ -40,29 +54,33 @@ def bifurcation(
         y_edges = np.linspace(low - pad, high + pad, 300)
         counts, _, _ = np.histogram2d(lr_rows[bounded], values[bounded], bins=[x_edges, y_edges])
         top.pcolormesh(x_edges, y_edges, np.log1p(counts.T), cmap="Greys", shading="flat", rasterized=True)
-    theory_lines(top, critical_lr)
+    theory_lines(top, critical_lr, edge)
     top.set(ylabel=f"last {values.shape[0]} iterates x_k", title="Bifurcation diagram: where the iterates settle")
     if critical_lr:
         top.legend(fontsize="small", loc="upper left")
-    regime_strip(strip, lrs, regimes, critical_lr, log)
+    regime_strip(strip, lrs, regimes, critical_lr, log, edge)
     fig.tight_layout()
     return fig
 
 
-def regime_strip(ax, lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool) -> None:
+def regime_strip(
+    ax, lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool, edge: str = "2/λmax"
+) -> None:
     """The lr axis coloured by regime, with 1/λmax and 2/λmax marked."""
     codes = np.array([[REGIME_CODES.get(r, len(COLORS)) for r in regimes]], dtype=float)
     cmap = ListedColormap([*COLORS.values(), OTHER])
     ax.pcolormesh(_edges(lrs, log), [0, 1], codes, cmap=cmap, vmin=-0.5, vmax=len(COLORS) + 0.5, rasterized=True)
-    theory_lines(ax, critical_lr)
+    theory_lines(ax, critical_lr, edge)
     ax.set(xscale="log" if log else "linear", xlabel="learning rate", yticks=[])
     handles = [Patch(color=color, label=regime) for regime, color in COLORS.items()]
     ax.legend(handles=handles, fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
-def _strip_figure(lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool) -> Figure:
+def _strip_figure(
+    lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool, edge: str = "2/λmax"
+) -> Figure:
     fig, ax = plt.subplots(figsize=(9, 2.2), dpi=100)
-    regime_strip(ax, lrs, regimes, critical_lr, log)
+    regime_strip(ax, lrs, regimes, critical_lr, log, edge)
     ax.set_title("Regime of every learning rate")
     fig.tight_layout()
     return fig

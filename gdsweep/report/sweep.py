@@ -28,7 +28,13 @@ COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_t
 THEORY = ["critical_lr", "predicted_regime"]
 GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
 ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
-ITERATES = ("x", "x_0", "x_1")  # fetched only for the runs the path figure draws
+ITERATES = ("x", "x_0", "x_1")
+OPTIMIZER = "optimizer.name"  # the param that names the update rule (conf/optimizer/)
+EDGES = {
+    "gd": "2/λmax",
+    "momentum": "2(1+β)/λmax",
+    "nesterov": "2(1+β)/((1+2β)λmax)",
+}  # core.theory.edge_formula  # fetched only for the runs the path figure draws
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,14 @@ class Report:
 def frame(runs: list[Any]) -> pd.DataFrame:
     """One row per run: lr and every other swept param, the labels, and the theory columns."""
     params = pd.DataFrame([run.data.params for run in runs])
-    swept = [c for c in params.columns if c != "lr" and params[c].nunique(dropna=False) > 1]
+    swept = [c for c in params.columns if c not in ("lr", OPTIMIZER) and params[c].nunique(dropna=False) > 1]
     rows = []
     for run in runs:
         tags, metrics, p = run.data.tags, run.data.metrics, run.data.params
         rows.append(
             {
                 "lr": _number(p.get("lr")),
+                "optimizer": p.get(OPTIMIZER, "gd"),  # runs from before the optimizer group were gd
                 **{c: p.get(c) for c in swept},
                 "regime": tags.get("regime", run.info.status.lower()),
                 "path": tags.get("path"),
@@ -63,8 +70,8 @@ def frame(runs: list[Any]) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows).astype({"period": "Int64", "steps_to_tol": "Int64"})
     theory = [c for c in THEORY if table[c].notna().any()]
-    order = ["lr", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
-    return table[order].sort_values(["lr", *swept], kind="stable").reset_index(drop=True)
+    order = ["lr", "optimizer", *swept, *COLUMNS[1:], *theory, "run_id", "run_name"]
+    return table[order].sort_values(["optimizer", "lr", *swept], kind="stable").reset_index(drop=True)
 
 
 def build(store: tracking.Store, parent_run_id: str, folder: Path, children: list[Any] | None = None) -> Report:
@@ -91,17 +98,29 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
     """The sweep's figures by file name (None where there is nothing to draw)."""
     plotted = [_plot_input(r, histories[r.info.run_id]) for r in runs]
     critical = table["critical_lr"].dropna().median() if "critical_lr" in table else None
+    used = set(table["optimizer"]) if "optimizer" in table else {"gd"}
+    edge = EDGES.get(next(iter(used)), "") if len(used) == 1 else ""  # mixed optimizers: no one edge
+    critical = critical if edge else None
     surface, slope = _surface(store, runs[0]) if runs else (None, None)
     return {
         "cost_curves.png": plots.cost_curves(plotted),
-        "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None),
+        "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
         "paths.png": plots.paths(plotted, surface, slope),
     }
 
 
 def render(table: pd.DataFrame, color: bool = False) -> str:
-    """The terminal table: sorted by lr, each regime with its glyph (and colour on a terminal)."""
-    shown = table.drop(columns=["run_id", "run_name"], errors="ignore").copy()
+    """The terminal table: sorted by lr, each regime with its glyph (and colour on a terminal).
+
+    A sweep that mixes optimizers is shown as one block per optimizer, each under its name.
+    """
+    if "optimizer" in table and table["optimizer"].nunique() > 1:
+        return "\n\n".join(
+            f"optimizer={name}\n{render(_own_columns(group), color)}"
+            for name, group in table.groupby("optimizer", sort=False)
+        )
+    plain = "optimizer" in table and (table["optimizer"] == "gd").all()  # the article's update: no column
+    shown = table.drop(columns=["run_id", "run_name", *(["optimizer"] if plain else [])], errors="ignore").copy()
 
     def mark(regime: str) -> str:
         text = f"{GLYPHS.get(regime, '✗')} {regime}"
@@ -112,6 +131,12 @@ def render(table: pd.DataFrame, color: bool = False) -> str:
         if column in shown:
             shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else str(v))
     return shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.6g}")
+
+
+def _own_columns(group: pd.DataFrame) -> pd.DataFrame:
+    """One optimizer's rows without the optimizer column and the settings it does not have."""
+    unused = [c for c in group.columns if c.startswith("optimizer.") and group[c].isna().all()]
+    return group.drop(columns=["optimizer", *unused])
 
 
 def _series(run: Any, with_iterates: bool) -> list[str]:

@@ -15,12 +15,16 @@ class Row:
     final_cost: float | None = None  # None when the cost left the floating-point range
     rate: float | None = None  # per-step factor of the cost change over the tail
     detail: str = ""  # path / period / error
+    optimizer: str = "gd"  # gd | momentum | nesterov | adam
 
 
 def format_table(rows: list[Row]) -> str:
-    """Rows sorted by lr, columns aligned."""
-    header = ("lr", "regime", "final cost", "rate", "detail")
-    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in sorted(rows, key=_lr_key)]
+    """Rows sorted by lr (by optimizer first), columns aligned; the optimizer shows unless every row is gd."""
+    header = ("optimizer", "lr", "regime", "final cost", "rate", "detail")
+    ordered = sorted(rows, key=lambda r: (r.optimizer, _lr_key(r)))
+    body = [(r.optimizer, f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in ordered]
+    if all(r.optimizer == "gd" for r in rows):
+        header, body = header[1:], [cells[1:] for cells in body]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *body]]
     return "\n".join(lines)
