@@ -43,12 +43,23 @@ class Scanned:
 
 
 def descend_tail(
-    f: Objective, x0: Tensor, lr: Tensor, steps: int, keep: int, tol: Tolerances, progress: Progress | None = None
+    f: Objective,
+    x0: Tensor,
+    lr: Tensor,
+    steps: int,
+    keep: int,
+    tol: Tolerances,
+    progress: Progress | None = None,
+    watch: Callable[[Trajectory], None] | None = None,
 ) -> Scanned:
-    """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr."""
+    """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr.
+
+    `watch` sees every piece as it goes by (e.g. to note when each lr first reaches a tolerance)."""
     earlier, kept = Earlier(), []
     for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK)):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
+        if watch:
+            watch(piece)
         kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
         if progress:
             progress(piece.start + piece.steps)

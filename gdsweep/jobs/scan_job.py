@@ -23,6 +23,7 @@ from gdsweep.core import theory
 from gdsweep.core.regimes import CONVERGING, Regimes
 from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
 from gdsweep.core.spec import ScanSpec
+from gdsweep.core.suggest import FirstReached, suggested_lr
 from gdsweep.jobs import signals
 from gdsweep.jobs.runner import Job, log_config, prepare
 
@@ -84,9 +85,12 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
         bar(done)
         stop.check(f"after step {done} of {steps} (nothing logged: a scan logs its table at the end)")
 
-    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), job.spec.tolerances, progress)
+    reached = FirstReached(job.spec.tolerances.grad_tol)
+    tol = job.spec.tolerances
+    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), tol, progress, reached)
     labels, lr = scanned.labels, lrs.double().cpu().tolist()
-    _write_table(folder / SUMMARY, lr, labels, scanned.tail.cost[-1].tolist())
+    final_cost = scanned.tail.cost[-1].double().cpu().tolist()
+    _write_table(folder / SUMMARY, lr, labels, final_cost)
     pairs = list(zip(labels.regime, labels.path))
     stable, zigzag = _first_failure(converges(pairs)), _first_failure(converges_monotonically(pairs))
     model = _theory(job, scan, x0, lr[stable - 1] / 2 if stable else scan.lr_min)
@@ -106,12 +110,26 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
         theory_note = f"; theory 1/λmax = {critical / 2:.6g}" if critical else ""
         lines.append(f"  zigzag from lr={lr[zigzag]:.6g} on the grid{theory_note}")
     metrics.update(model.metrics)
+    marks = _suggestion(metrics, lines, suggested_lr(lr, labels.regime, reached.step, final_cost))
     iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
     plots.save(
-        scan_figures.figures(lrs.double().cpu().numpy(), iterates, labels.regime, critical, scan.spacing == "log"),
+        scan_figures.figures(
+            lrs.double().cpu().numpy(), iterates, labels.regime, critical, scan.spacing == "log", marks
+        ),
         folder,
     )
     return metrics, lines
+
+
+def _suggestion(metrics: dict[str, float], lines: list[str], suggested: float | None) -> dict[str, float]:
+    """suggested_lr (measured) next to best_fixed_lr = 2/(λmin+λmax) (theory): metrics, a line, the marks."""
+    best = metrics.get("best_fixed_lr")
+    if suggested is None:
+        return {}
+    metrics["suggested_lr"] = suggested
+    note = f"; theory 2/(λmin+λmax) = {best:.6g}" if best else ""
+    lines.append(f"  suggested lr={suggested:.6g} (cost falls fastest among converging lrs){note}")
+    return {"suggested_lr": suggested, **({"best_fixed_lr": best} if best else {})}
 
 
 def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):

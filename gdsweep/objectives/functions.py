@@ -29,6 +29,7 @@ class Function:
     dim: int | None = None  # None: any dimension, taken from x0
     minimizers: tuple[tuple[float, ...], ...] = ()  # known global minimisers; () when unknown
     minimum: float | None = None  # known global minimum value
+    model: Any = None  # a model on a dataset (objectives.models.Model): its start point, series, params
 
 
 def as_numpy(function: Function) -> tuple[Callable, Callable]:
@@ -179,12 +180,16 @@ REGISTRY: dict[str, Callable[[Mapping[str, Any], int], Function]] = {
 def build(config: Mapping[str, Any], dim: int) -> Function:
     """The objective a `function` config node names, checked against the dimension of x0."""
     name = config.get("name")
+    from gdsweep.objectives.models import MODELS  # torch-only; the data loads when a model is built
+
+    if name in MODELS:
+        return MODELS[name](config)
     if name == "expr":
         from gdsweep.objectives.expressions import compile_expression
 
         return Function("expr", str(config.get("expr")), compile_expression(config.get("expr"), dim))
     if name not in REGISTRY:
-        known = ", ".join(sorted([*REGISTRY, "expr"]))
+        known = ", ".join(sorted([*REGISTRY, *MODELS, "expr"]))
         raise GdsweepError("function.name", f"unknown function {name!r}", f"use function=NAME, one of: {known}")
     function = REGISTRY[name](config, dim)
     if function.dim is not None and function.dim != dim:
