@@ -31,7 +31,7 @@ def resolve(name: str) -> torch.device:
 
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (one per core), before anyone changes it
-SMALL_WORK = 50_000_000  # multiply-adds per step below which one thread is fastest (README, Real models)
+SMALL_WORK = 20_000_000  # multiply-adds per step below which one thread is fastest (README, Real models)
 
 
 def use_threads(requested: int, work: int) -> int:

@@ -115,7 +115,14 @@ def sharpness(runs: list[dict]) -> Figure | None:
             label=f"lr={run['lr']:g} ({run['regime']})",
             gid=f"lr={run['lr']!r}",
         )
-        ax.axhline(2 / run["lr"], color=color, linestyle="--", linewidth=0.9, gid=f"2/lr={run['lr']!r}")
+        ax.axhline(
+            2 / run["lr"],
+            color=color,
+            linestyle="--",
+            linewidth=0.9,
+            label=f"2/lr = {2 / run['lr']:.4g}",
+            gid=f"2/lr={run['lr']!r}",
+        )
     ax.set(xlabel="step k", ylabel="sharpness λmax(x_k)", title="Sharpness along the path; dashed: 2/lr")
     ax.legend(fontsize="small")
     fig.tight_layout()
