@@ -161,3 +161,25 @@ def test_bad_model_setting_gets_one_line(cli, tmp_path, override, key):
     assert "Traceback" not in done.stderr + done.stdout
     if (tmp_path / "outputs" / "mlflow.db").exists():
         assert all(r.info.status != "RUNNING" for r in all_runs(embedded_client(tmp_path)))
+
+
+def test_sweep_report_draws_sharpness_with_the_two_over_lr_line_of_every_run(cli, tmp_path):
+    from gdsweep import tracking
+    from gdsweep.report import plots, sweep
+
+    common = ["function=mlp", "function.n_samples=100", "function.hidden=[8]", "N=40", "track_sharpness_every=10"]
+    done = cli(*common, "lr=0.2,0.5", "--multirun")
+    assert done.returncode == 0, done.stderr
+    report = tmp_path / done.stdout.split("Report: ")[1].split(" (")[0]
+    assert (report / "sharpness.png").is_file()
+    store = tracking.Store(
+        f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}", child_runs(tmp_path)[0].info.experiment_id
+    )
+    runs = child_runs(tmp_path)
+    drawn = [sweep._plot_input(r, tracking.histories(store, r.info.run_id, ["cost", "sharpness"])) for r in runs]
+    figure = plots.sharpness(drawn)
+    lines = {line.get_gid(): line for line in figure.axes[0].get_lines()}
+    for run in runs:
+        lr = float(run.data.params["lr"])
+        assert list(lines[f"2/lr={lr!r}"].get_ydata()) == [2 / lr, 2 / lr]
+        assert list(lines[f"lr={lr!r}"].get_xdata()) == [0, 10, 20, 30, 40]
