@@ -24,7 +24,7 @@ from gdsweep.core.regimes import CONVERGING, Regimes
 from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
 from gdsweep.core.spec import ScanSpec
 from gdsweep.core.suggest import FirstReached, suggested_lr
-from gdsweep.jobs import signals
+from gdsweep.jobs import devices, signals
 from gdsweep.jobs.runner import Job, log_config, prepare
 
 SUMMARY = "scan.csv"
@@ -48,6 +48,8 @@ def execute_scan(
     """Run the configured scan as one MLflow run (tag gdsweep.role=scan)."""
     scan = config.scan_spec(cfg)
     job = prepare(cfg, overrides, sweep)
+    model = job.function.model  # every lr of the grid is a row of each step: threads=auto weighs them all
+    devices.use_threads(job.spec.threads, scan.num * model.work if model else 0)
     tags = {**job.tags, "gdsweep.role": "scan", "gdsweep.scan": scan.mode}
     x0 = torch.tensor(job.spec.x0, dtype=job.dtype, device=job.device)
     started = time.perf_counter()
