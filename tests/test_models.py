@@ -44,7 +44,7 @@ def history(tmp_path: Path, run, key: str) -> list[tuple[int, float]]:
 
 
 def test_least_squares_lambda_max_and_best_step_equal_numpy_eigvalsh(cli, tmp_path):
-    done = cli("function=linear_regression", "dtype=float64", "lr=0.1", "N=50")
+    done = cli("function=linear_regression", "dtype=float64", "lr=0.1", "N=50", "threads=2")
     assert done.returncode == 0, done.stderr
     run = only_run(tmp_path)
     eigenvalues = diabetes_hessian_eigenvalues()
@@ -57,6 +57,7 @@ def test_least_squares_lambda_max_and_best_step_equal_numpy_eigvalsh(cli, tmp_pa
     assert metrics["lambda_max_init"] == pytest.approx(top, rel=1e-8)  # a quadratic: the same everywhere
     params = run.data.params
     assert (params["function.dataset"], params["data.n_samples"], params["model.n_params"]) == ("diabetes", "442", "11")
+    assert params["torch.threads"] == "2"  # threads=N overrides auto
     assert {"cost", "grad_norm", "param_norm", "dist_to_opt"} <= set(metrics)
     assert not {"x", "x_0", "accuracy"} & set(metrics)  # no raw parameters; no accuracy for a regression
     assert len(history(tmp_path, run, "param_norm")) == 51
@@ -103,6 +104,7 @@ def test_logistic_regression_converges_on_breast_cancer_at_a_modest_lr(cli, tmp_
     assert cost[-1][1] < 0.1
     assert len(accuracy) == 301 and accuracy[-1][1] > 0.97
     assert run.data.params["model.n_params"] == "31"  # 30 features + bias, one weight vector
+    assert run.data.params["torch.threads"] == "1"  # threads=auto: a small problem runs on one thread
     assert {"lambda_max_init", "lambda_max", "critical_lr"} <= set(run.data.metrics)
 
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from gdsweep.core.descent import Objective
 from gdsweep.errors import GdsweepError
+from gdsweep.objectives.models import MODELS
 
 
 @dataclass(frozen=True)
@@ -180,10 +181,8 @@ REGISTRY: dict[str, Callable[[Mapping[str, Any], int], Function]] = {
 def build(config: Mapping[str, Any], dim: int) -> Function:
     """The objective a `function` config node names, checked against the dimension of x0."""
     name = config.get("name")
-    from gdsweep.objectives.models import MODELS  # torch-only; the data loads when a model is built
-
-    if name in MODELS:
-        return MODELS[name](config)
+    if name in MODELS:  # a model on a dataset: the data loads now
+        return Function(name, **MODELS[name](config))
     if name == "expr":
         from gdsweep.objectives.expressions import compile_expression
 

@@ -1,5 +1,6 @@
 """Real models on real data: least squares, logistic regression and a tanh MLP, as objectives.
 
+Each builder returns the fields of its `functions.Function` (this module does not import that one).
 Same contract as every function: f maps a batch of flat parameter vectors (B, D) to costs (B,),
 one row per learning rate, rows independent. A row is unflattened into its weight tensors by
 views (no copy) and the batch goes through batched matrix products (`baddbmm`), so B models cost
@@ -20,7 +21,6 @@ from torch import Tensor
 from gdsweep.errors import GdsweepError
 from gdsweep.objectives import datasets
 from gdsweep.objectives.datasets import CLASSIFICATION, REGRESSION, Dataset
-from gdsweep.objectives.functions import Function
 
 LOSSES = ("mse", "ce")
 CPU_ROWS = 8  # MLP rows per batched product on a CPU: a group's activations stay in cache
@@ -91,7 +91,7 @@ def _data_params(data: Dataset, n_params: int, architecture: str) -> dict[str, A
     }
 
 
-def linear_regression(p: Mapping[str, Any]) -> Function:
+def linear_regression(p: Mapping[str, Any]) -> dict[str, Any]:
     """½ · mean (x̃ᵀw − y)², x̃ = features and a 1 for the bias; minimiser by least squares (exact)."""
     data = datasets.load(p.get("dataset", "diabetes"), p.get("n_samples"))
     _require(data, REGRESSION, "linear_regression", "logistic_regression", "diabetes")
@@ -121,10 +121,17 @@ def linear_regression(p: Mapping[str, Any]) -> Function:
         data.n_samples * dim,
     )
     formula = f"½ · mean (x̃ᵀw − y)² on {data.name} ({data.n_samples} × {data.n_features} + bias)"
-    return Function("linear_regression", formula, f, dim, (tuple(star.tolist()),), minimum, model=model)
+    return {
+        "formula": formula,
+        "f": f,
+        "dim": dim,
+        "minimizers": (tuple(star.tolist()),),
+        "minimum": minimum,
+        "model": model,
+    }
 
 
-def logistic_regression(p: Mapping[str, Any]) -> Function:
+def logistic_regression(p: Mapping[str, Any]) -> dict[str, Any]:
     """Mean cross-entropy of a linear model: binary (one weight vector) or multinomial (one per class)."""
     data = datasets.load(p.get("dataset", "breast_cancer"), p.get("n_samples"))
     _require(data, CLASSIFICATION, "logistic_regression", "linear_regression", "breast_cancer")
@@ -156,7 +163,7 @@ def logistic_regression(p: Mapping[str, Any]) -> Function:
         data.n_samples * dim,
     )
     formula = f"mean cross-entropy, {kind}, on {data.name} ({data.n_samples} × {data.n_features} + bias)"
-    return Function("logistic_regression", formula, f, dim, model=model)
+    return {"formula": formula, "f": f, "dim": dim, "model": model}
 
 
 def _initial_weights(sizes: list[int], seed: int) -> Tensor:
@@ -168,7 +175,7 @@ def _initial_weights(sizes: list[int], seed: int) -> Tensor:
         return torch.nn.utils.parameters_to_vector([p for layer in layers for p in layer.parameters()]).detach()
 
 
-def mlp(p: Mapping[str, Any]) -> Function:
+def mlp(p: Mapping[str, Any]) -> dict[str, Any]:
     """A tanh MLP with `function.hidden` layers; loss `mse` (½·mean ‖f(x) − onehot(y)‖²) or `ce`."""
     data = datasets.load(p.get("dataset", "digits"), p.get("n_samples"))
     hidden, loss, seed = p.get("hidden", [32, 32]), p.get("loss", "mse"), p.get("seed", 0)
@@ -226,10 +233,10 @@ def mlp(p: Mapping[str, Any]) -> Function:
         {"seed": seed},
     )
     formula = f"MLP {architecture} on {data.name} ({data.n_samples} samples), nn.Linear init under seed {seed}"
-    return Function("mlp", formula, f, dim, model=model)
+    return {"formula": formula, "f": f, "dim": dim, "model": model}
 
 
-MODELS: dict[str, Callable[[Mapping[str, Any]], Function]] = {
+MODELS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "linear_regression": linear_regression,
     "logistic_regression": logistic_regression,
     "mlp": mlp,
