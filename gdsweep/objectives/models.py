@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,7 +37,6 @@ class Model:
     classifier: bool
     target: Tensor
     work: int = 0  # multiply-adds per row per forward: how big one step is (threads=auto reads it)
-    info: dict[str, Any] = field(default_factory=dict)
 
     def series(self, points: Tensor) -> dict[str, list[float]]:
         """param_norm (and accuracy for a classifier) of each iterate (M, D), as lists."""
@@ -230,7 +229,6 @@ def mlp(p: Mapping[str, Any]) -> dict[str, Any]:
         classifier,
         data.target,
         data.n_samples * sum(a * b for a, b in shapes),
-        {"seed": seed},
     )
     formula = f"MLP {architecture} on {data.name} ({data.n_samples} samples), nn.Linear init under seed {seed}"
     return {"formula": formula, "f": f, "dim": dim, "model": model}
