@@ -185,3 +185,15 @@ def test_sweep_report_draws_sharpness_with_the_two_over_lr_line_of_every_run(cli
         lr = float(run.data.params["lr"])
         assert list(lines[f"2/lr={lr!r}"].get_ydata()) == [2 / lr, 2 / lr]
         assert list(lines[f"lr={lr!r}"].get_xdata()) == [0, 10, 20, 30, 40]
+
+
+def test_scan_figures_mark_the_suggested_lr_and_the_best_fixed_step():
+    from gdsweep.report import scan_figures
+
+    lrs = np.linspace(0.1, 1.2, 12)
+    regimes = ["converging"] * 9 + ["diverging"] * 3
+    marks = {"suggested_lr": 0.45, "best_fixed_lr": 0.5}
+    figures = scan_figures.figures(lrs, np.zeros((4, 12)), regimes, 1.0, False, marks)
+    for figure in figures.values():
+        drawn = {line.get_gid(): line.get_xdata()[0] for ax in figure.axes for line in ax.get_lines()}
+        assert drawn["suggested_lr"] == 0.45 and drawn["best_fixed_lr"] == 0.5
