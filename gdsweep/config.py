@@ -43,6 +43,7 @@ class GdsweepConfig:
     dtype: str = MISSING
     outputs_dir: str = "outputs"
     track_sharpness_every: int = 0
+    threads: Any = "auto"  # torch CPU threads: auto (1 for small problems) or a whole number
     regime: Tolerances = field(default_factory=Tolerances)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     scan: Any = None  # set by scan=dense or scan=edge (conf/scan/); checked by scan_spec
@@ -60,9 +61,10 @@ def validate(cfg: DictConfig) -> RunSpec:
     if not DEVICE.fullmatch(device):
         raise GdsweepError("device", f"{device!r} is not a device", "use device=auto, cpu, cuda, cuda:K or mps")
     tolerances = Tolerances(**OmegaConf.to_container(cfg.regime))  # typed or not (a logged config)
+    function = OmegaConf.to_container(cfg.function, resolve=True)
     return RunSpec(
-        function=OmegaConf.to_container(cfg.function, resolve=True),
-        x0=_point(cfg.x0),
+        function=function,
+        x0=_model_start(function, cfg.x0) if "dataset" in function else _point(cfg.x0),
         lr=_learning_rate(cfg.lr),
         N=_whole("N", cfg.N, 1, "9"),
         device=device,
@@ -71,7 +73,17 @@ def validate(cfg: DictConfig) -> RunSpec:
         track_sharpness_every=_whole("track_sharpness_every", cfg.track_sharpness_every, 0, "10"),
         chunk_steps=_whole("tracking.chunk_steps", cfg.tracking.chunk_steps, 1, "1000"),
         optimizer=optimizer_spec(cfg.get("optimizer")),
+        threads=0 if cfg.get("threads", "auto") == "auto" else _whole("threads", cfg.threads, 1, "1"),
     )
+
+
+def _model_start(function: dict[str, Any], x0: Any) -> tuple[float, ...]:
+    """A model (a function node with a dataset) starts from its own weights: x0 must stay unset."""
+    if x0 is not None:
+        name = function.get("name")
+        start = "PyTorch's nn.Linear init under function.seed" if name == "mlp" else "zero weights"
+        raise GdsweepError("x0", f"{name} starts from its own weights ({start}), not from x0", "drop x0= (x0=null)")
+    return ()
 
 
 OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")

@@ -52,14 +52,18 @@ def descend_tail(
     tol: Tolerances,
     progress: Progress | None = None,
     rule: optimizers.Rule | None = None,
+    watch: Callable[[Trajectory], None] | None = None,
 ) -> Scanned:
     """Descend every lr for `steps` steps keeping the last `keep` (+1) rows, and label each lr.
 
     rule: the optimizer of every row (None: gradient descent), e.g. with one β per row for the
-    lr × momentum map."""
+    lr × momentum map. `watch` sees every piece as it goes by (e.g. to note when each lr first
+    reaches a tolerance)."""
     earlier, kept = Earlier(tol.cost_tol), []
     for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK), rule):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
+        if watch:
+            watch(piece)
         kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
         if progress:
             progress(piece.start + piece.steps)

@@ -44,6 +44,7 @@ class RunSpec:
     track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps
     chunk_steps: int = 1000  # steps between two flushes to MLflow
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    threads: int = 0  # torch CPU threads; 0: auto (one for small problems)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from gdsweep.core import curvature
 from gdsweep.core.descent import Objective, Trajectory
 from gdsweep.core.spec import OptimizerSpec
 
@@ -36,6 +37,8 @@ def hessian(f: Objective, point: Tensor) -> Tensor:
 
 def sharpness(f: Objective, point: Tensor) -> float:
     """λmax, the largest eigenvalue of the Hessian at `point` (nan where f is not twice differentiable)."""
+    if point.numel() > curvature.FULL_HESSIAN_MAX:  # a model: Hessian-vector products
+        return curvature.top_eigenvalue(f, point)
     h = hessian(f, point.detach().double())
     if not torch.isfinite(h).all():
         return math.nan
@@ -164,7 +167,8 @@ def local_model(
         steps = list(range(0, trajectory.steps + 1, every))
         finite = [k for k in steps if torch.isfinite(x[k]).all()]
         if finite:
-            series["sharpness"] = dict(zip(finite, sharpness_along(function.f, x[finite]).tolist()))
+            along = sharpness_along if x.shape[-1] <= curvature.FULL_HESSIAN_MAX else curvature.sharpness_path
+            series["sharpness"] = dict(zip(finite, along(function.f, x[finite]).tolist()))
     if preconditioners:  # Adam: λmax of P⁻¹H, P = diag(√v̂) + eps, at the recorded iterates
         kept = [k for k in sorted(preconditioners) if torch.isfinite(x[k]).all()]
         if kept:
@@ -177,9 +181,12 @@ def local_model(
     metrics = {"lambda_max": top} if math.isfinite(top) else {}
     if math.isfinite(top) and top > 0 and math.isfinite(edge_factor(optimizer)):
         metrics["critical_lr"] = edge_factor(optimizer) / top
+    if math.isfinite(top) and top > 0:
+        metrics.update(curvature.best_fixed_step(function.f, point))
     tags = {"predicted_regime": predicted_regime(lr, top, optimizer), "theory_point": _show_point(point, where)}
     return LocalModel(tags, metrics, series)
 
 
 def _show_point(point: Tensor, where: str) -> str:
-    return f"{where} ({', '.join(f'{v:.6g}' for v in point.tolist())})"
+    shown = ", ".join(f"{v:.6g}" for v in point[:8].tolist())
+    return f"{where} ({shown}{f', … ({point.numel()} values)' if point.numel() > 8 else ''})"

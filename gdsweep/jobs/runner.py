@@ -6,6 +6,7 @@ The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gdsweep import tracking
 from gdsweep.config import validate
-from gdsweep.core import optimizers, theory
+from gdsweep.core import curvature, optimizers, theory
 from gdsweep.core.descent import Trajectory, descend_in_chunks
 from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes, classify
 from gdsweep.core.spec import RunSpec
@@ -57,7 +58,8 @@ class Job:
 
     @property
     def params(self) -> dict[str, Any]:
-        return _flatten(self.resolved)
+        model = self.function.model
+        return {**_flatten(self.resolved), **(model.params if model else {}), "torch.threads": torch.get_num_threads()}
 
 
 def prepare(
@@ -72,7 +74,10 @@ def prepare(
     try:
         spec = validate(cfg)
         function = functions.build(spec.function, dim=len(spec.x0))
+        if function.model is not None:  # a model starts from its own weights
+            spec = dataclasses.replace(spec, x0=function.model.start)
         device = devices.resolve(spec.device)
+        devices.use_threads(spec.threads, function.model.work if function.model else 0)
     except GdsweepError as err:
         if sweep:
             run_id = tracking.start_run(sweep.store, name, provenance.slurm(), sweep.parent_run_id)
@@ -122,8 +127,9 @@ def execute(
             rule.record_every = spec.track_sharpness_every  # for the preconditioned sharpness
         for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps, rule):
             pieces.append(piece)  # logged as it comes: a kill loses at most one chunk
+            series = {**_series(piece), **(function.model.series(piece.x[:, 0]) if function.model else {})}
             tracking.log_run(
-                store, run_id, params=params if len(pieces) == 1 else {}, series=_series(piece), first_step=piece.start
+                store, run_id, params=params if len(pieces) == 1 else {}, series=series, first_step=piece.start
             )
             stop.check(f"after step {piece.start + piece.steps} of {spec.N} (all logged)")
         trajectory = Trajectory.join(pieces)
@@ -154,12 +160,13 @@ def execute(
                 **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
                 **_adam_edge(spec),
                 **local.metrics,
+                **(curvature.at_start(function.f, trajectory.x[0, 0]) if function.model else {}),
             },
             series=local.series,
         )
         log_config(job, run_id, overrides, hydra_dir)
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
-            _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
+            _log_figures(store, run_id, function, trajectory, labels, hydra_dir, local.series.get("sharpness"))
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name))
 
@@ -179,18 +186,21 @@ def _log_figures(
     trajectory: Trajectory,
     labels: Regimes,
     hydra_dir: Path | None,
+    sharpness: dict[int, float] | None = None,
 ) -> None:
-    """The run's cost curve and path on f, drawn from the trajectory, logged under plots/."""
+    """The run's cost curve, path on f (1-D and 2-D) and sharpness (when tracked), logged under plots/."""
     from gdsweep.report import plots
 
-    x = trajectory.x[:, 0].double().cpu().tolist()
+    x = trajectory.x[:, 0].double().cpu().tolist() if trajectory.x.shape[-1] <= 2 else []
     run = plots.run_data(
         trajectory.lr[0].item(), labels.regime[0], labels.rate[0], list(enumerate(trajectory.cost[:, 0].tolist())), x
     )
+    run["sharpness"] = sorted(sharpness.items()) if sharpness else []
     with tempfile.TemporaryDirectory() as scratch:
         folder = hydra_dir.parent / "plots" if hydra_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        plots.save(plots.single_run(run, *functions.as_numpy(function)), folder)
+        surface = functions.as_numpy(function) if function.model is None else (None, None)
+        plots.save(plots.single_run(run, *surface), folder)
         tracking.log_files(store, run_id, folder, {}, "plots")
 
 

@@ -23,7 +23,8 @@ from gdsweep.core import optimizers, theory
 from gdsweep.core.regimes import CONVERGING, Regimes
 from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, descend_tail, find_edges, grid
 from gdsweep.core.spec import ScanSpec
-from gdsweep.jobs import signals
+from gdsweep.core.suggest import FirstReached, suggested_lr
+from gdsweep.jobs import devices, signals
 from gdsweep.jobs.runner import Job, log_config, prepare
 
 SUMMARY = "scan.csv"
@@ -47,6 +48,8 @@ def execute_scan(
     """Run the configured scan as one MLflow run (tag gdsweep.role=scan)."""
     scan = config.scan_spec(cfg)
     job = prepare(cfg, overrides, sweep)
+    model = job.function.model  # every lr of the grid is a row of each step: threads=auto weighs them all
+    devices.use_threads(job.spec.threads, scan.num * model.work if model else 0)
     tags = {**job.tags, "gdsweep.role": "scan", "gdsweep.scan": scan.mode}
     x0 = torch.tensor(job.spec.x0, dtype=job.dtype, device=job.device)
     started = time.perf_counter()
@@ -84,10 +87,12 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
     steps = job.spec.N
     lrs = grid(scan.lr_min, scan.lr_max, scan.num, scan.spacing, job.dtype, job.device)
     rule = optimizers.rule(job.spec.optimizer, lrs)
+    reached = FirstReached(job.spec.tolerances.grad_tol)
     tol, progress = job.spec.tolerances, _stopper(stop, steps)
-    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), tol, progress, rule)
+    scanned = descend_tail(job.function.f, x0, lrs, steps, min(scan.tail, steps), tol, progress, rule, reached)
     labels, lr = scanned.labels, lrs.double().cpu().tolist()
-    _write_table(folder / SUMMARY, lr, labels, scanned.tail.cost[-1].tolist())
+    final_cost = scanned.tail.cost[-1].double().cpu().tolist()
+    _write_table(folder / SUMMARY, lr, labels, final_cost)
     pairs = list(zip(labels.regime, labels.path))
     stable, zigzag = _first_failure(converges(pairs)), _first_failure(converges_monotonically(pairs))
     model = _theory(job, scan, x0, lr[stable - 1] / 2 if stable else scan.lr_min)
@@ -109,6 +114,7 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
         onset = "zigzag from" if gd else "path turns (spiral or zigzag) from"
         lines.append(f"  {onset} lr={lr[zigzag]:.6g} on the grid{theory_note}")
     metrics.update(model.metrics)
+    marks = _suggestion(metrics, lines, suggested_lr(lr, labels.regime, reached.step, final_cost))
     iterates = scanned.tail.x[-DIAGRAM_ITERATES:, :, 0].double().cpu().numpy()
     plots.save(
         scan_figures.figures(
@@ -118,6 +124,7 @@ def _dense(job: Job, scan: ScanSpec, x0: torch.Tensor, stop: signals.StopRequest
             critical,
             scan.spacing == "log",
             theory.edge_formula(job.spec.optimizer),
+            marks,
         ),
         folder,
     )
@@ -133,6 +140,15 @@ def _stopper(stop: signals.StopRequest, steps: int):
         stop.check(f"after step {done} of {steps} (nothing logged: a scan logs its table at the end)")
 
     return progress
+def _suggestion(metrics: dict[str, float], lines: list[str], suggested: float | None) -> dict[str, float]:
+    """suggested_lr (measured) next to best_fixed_lr = 2/(λmin+λmax) (theory): metrics, a line, the marks."""
+    best = metrics.get("best_fixed_lr")
+    if suggested is None:
+        return {}
+    metrics["suggested_lr"] = suggested
+    note = f"; theory 2/(λmin+λmax) = {best:.6g}" if best else ""
+    lines.append(f"  suggested lr={suggested:.6g} (cost falls fastest among converging lrs){note}")
+    return {"suggested_lr": suggested, **({"best_fixed_lr": best} if best else {})}
 
 
 def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):

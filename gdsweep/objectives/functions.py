@@ -17,6 +17,7 @@ from torch import Tensor
 
 from gdsweep.core.descent import Objective
 from gdsweep.errors import GdsweepError
+from gdsweep.objectives.models import MODELS
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Function:
     dim: int | None = None  # None: any dimension, taken from x0
     minimizers: tuple[tuple[float, ...], ...] = ()  # known global minimisers; () when unknown
     minimum: float | None = None  # known global minimum value
+    model: Any = None  # a model on a dataset (objectives.models.Model): its start point, series, params
 
 
 def as_numpy(function: Function) -> tuple[Callable, Callable]:
@@ -179,12 +181,14 @@ REGISTRY: dict[str, Callable[[Mapping[str, Any], int], Function]] = {
 def build(config: Mapping[str, Any], dim: int) -> Function:
     """The objective a `function` config node names, checked against the dimension of x0."""
     name = config.get("name")
+    if name in MODELS:  # a model on a dataset: the data loads now
+        return Function(name, **MODELS[name](config))
     if name == "expr":
         from gdsweep.objectives.expressions import compile_expression
 
         return Function("expr", str(config.get("expr")), compile_expression(config.get("expr"), dim))
     if name not in REGISTRY:
-        known = ", ".join(sorted([*REGISTRY, "expr"]))
+        known = ", ".join(sorted([*REGISTRY, *MODELS, "expr"]))
         raise GdsweepError("function.name", f"unknown function {name!r}", f"use function=NAME, one of: {known}")
     function = REGISTRY[name](config, dim)
     if function.dim is not None and function.dim != dim:

@@ -39,6 +39,8 @@ def single_run(run: dict, surface: Surface | None, slope: Surface | None) -> dic
     path = paths([run], surface, slope)
     if path is not None:
         figures["path.png"] = path
+    if run.get("sharpness"):
+        figures["sharpness.png"] = sharpness([run])
     return figures
 
 
@@ -89,6 +91,41 @@ def regime_map(runs: list[dict], critical_lr: float | None, edge: str = "2/λmax
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set(xlabel="learning rate", ylabel="cost change per step (rate)", title="Regime map")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def sharpness(runs: list[dict]) -> Figure | None:
+    """(e) λmax along the path against step for every run that tracked it, each with its 2/lr line:
+    the edge of stability is where the curve climbs to its line and stays there (Cohen et al. 2021).
+
+    Each run carries `sharpness` as (step, value) pairs; None when no run has any.
+    """
+    tracked = sorted([r for r in runs if r.get("sharpness")], key=lambda r: r["lr"])
+    if not tracked:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(tracked)))
+    for run, color in zip(tracked, colors):
+        steps, values = zip(*run["sharpness"])
+        ax.plot(
+            steps,
+            values,
+            color=color,
+            linewidth=1.2,
+            label=f"lr={run['lr']:g} ({run['regime']})",
+            gid=f"lr={run['lr']!r}",
+        )
+        ax.axhline(
+            2 / run["lr"],
+            color=color,
+            linestyle="--",
+            linewidth=0.9,
+            label=f"2/lr = {2 / run['lr']:.4g}",
+            gid=f"2/lr={run['lr']!r}",
+        )
+    ax.set(xlabel="step k", ylabel="sharpness λmax(x_k)", title="Sharpness along the path; dashed: 2/lr")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

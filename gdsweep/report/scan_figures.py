@@ -17,6 +17,9 @@ from gdsweep.report.plots import COLORS, OTHER, plt, theory_lines
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 
 
+MARKS = {"suggested_lr": ("suggested lr", "tab:green", "-."), "best_fixed_lr": ("2/(λmin+λmax)", "black", ":")}
+
+
 def figures(
     lrs: np.ndarray,
     iterates: np.ndarray,
@@ -24,14 +27,24 @@ def figures(
     critical_lr: float | None,
     log: bool,
     edge: str = "2/λmax",
+    marks: dict[str, float] | None = None,
 ) -> dict:
     """lrs (B,), iterates (K, B): the last K values of the first coordinate; name -> figure.
 
-    edge: the formula of critical_lr (another optimizer's, e.g. 2(1+β)/λmax, is marked alone)."""
-    return {
+    edge: the formula of critical_lr (another optimizer's, e.g. 2(1+β)/λmax, is marked alone).
+    marks: suggested_lr (measured) and best_fixed_lr (theory), drawn on both figures when given."""
+    found = {
         "bifurcation.png": bifurcation(lrs, iterates, regimes, critical_lr, log, edge),
         "regime_strip.png": _strip_figure(lrs, regimes, critical_lr, log, edge),
     }
+    for figure in found.values():
+        for ax in figure.axes:
+            for key, value in (marks or {}).items():
+                label, color, style = MARKS[key]
+                ax.axvline(value, color=color, linestyle=style, linewidth=1.2, label=f"{label} = {value:.4g}", gid=key)
+        if marks:
+            figure.axes[0].legend(fontsize="small", loc="upper left")
+    return found
 
 
 def bifurcation(

@@ -106,6 +106,7 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
         "cost_curves.png": plots.cost_curves(plotted),
         "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
         "paths.png": plots.paths(plotted, surface, slope),
+        "sharpness.png": plots.sharpness(plotted),
     }
 
 
@@ -141,20 +142,22 @@ def _own_columns(group: pd.DataFrame) -> pd.DataFrame:
 
 def _series(run: Any, with_iterates: bool) -> list[str]:
     """The histories the figures need of a run: its cost, and its iterates if its path is drawn."""
-    return [key for key in ("cost", *(ITERATES if with_iterates else ())) if key in run.data.metrics]
+    wanted = ("cost", "sharpness", *(ITERATES if with_iterates else ()))
+    return [key for key in wanted if key in run.data.metrics]
 
 
 def _plot_input(run: Any, history: dict[str, list]) -> dict:
     x = [[v] for _, v in history.get("x", [])]
     if not x and history.get("x_0"):
         x = [[a, b] for (_, a), (_, b) in zip(history["x_0"], history.get("x_1", []))]
-    return plots.run_data(
+    data = plots.run_data(
         _number(run.data.params.get("lr")),
         run.data.tags.get("regime", "failed"),
         run.data.metrics.get("rate"),
         history.get("cost", []),
         x,
     )
+    return {**data, "sharpness": history.get("sharpness", [])}
 
 
 def _surface(store: tracking.Store, run: Any):
@@ -162,6 +165,8 @@ def _surface(store: tracking.Store, run: Any):
     try:
         logged = store.client.download_artifacts(run.info.run_id, "hydra/config.resolved.yaml")
         config = yaml.safe_load(Path(logged).read_text())
+        if config["x0"] is None:  # a model: no surface to draw a path on
+            return None, None
         x0 = config["x0"] if isinstance(config["x0"], list) else [config["x0"]]
         return functions.as_numpy(functions.build(config["function"], len(x0)))
     except Exception:  # noqa: BLE001  (no config artifact, or a function this version lacks: no path plot)
