@@ -193,7 +193,7 @@ def test_scan_figures_mark_the_suggested_lr_and_the_best_fixed_step():
     lrs = np.linspace(0.1, 1.2, 12)
     regimes = ["converging"] * 9 + ["diverging"] * 3
     marks = {"suggested_lr": 0.45, "best_fixed_lr": 0.5}
-    figures = scan_figures.figures(lrs, np.zeros((4, 12)), regimes, 1.0, False, marks)
+    figures = scan_figures.figures(lrs, np.zeros((4, 12)), regimes, 1.0, False, marks=marks)
     for figure in figures.values():
         drawn = {line.get_gid(): line.get_xdata()[0] for ax in figure.axes for line in ax.get_lines()}
         assert drawn["suggested_lr"] == 0.45 and drawn["best_fixed_lr"] == 0.5
