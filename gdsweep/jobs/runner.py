@@ -133,6 +133,8 @@ def execute(
             spec.lr,
             spec.track_sharpness_every,
             labels.converged[0],
+            start=x0,
+            key=theory_key(spec),
         )
         tracking.log_run(
             store,
@@ -150,7 +152,13 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail))
+    theory_columns = {"critical_lr": local.metrics.get("critical_lr"), "predicted": local.tags.get("predicted_regime")}
+    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, **theory_columns))
+
+
+def theory_key(spec: RunSpec) -> tuple:
+    """What a theory point depends on: the function's settings and x0 (not the lr, N or dtype)."""
+    return (repr(sorted(spec.function.items())), spec.x0)
 
 
 def _log_figures(
@@ -171,7 +179,7 @@ def _log_figures(
     with tempfile.TemporaryDirectory() as scratch:
         folder = hydra_dir.parent / "plots" if hydra_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        plots.save(plots.single_run(run, *functions.as_numpy(function)), folder)
+        plots.save(plots.single_run(run, *functions.as_numpy(function), function.minimum, function.minimizers), folder)
         tracking.log_files(store, run_id, folder, {}, "plots")
 
 

@@ -91,12 +91,37 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
     """The sweep's figures by file name (None where there is nothing to draw)."""
     plotted = [_plot_input(r, histories[r.info.run_id]) for r in runs]
     critical = table["critical_lr"].dropna().median() if "critical_lr" in table else None
-    surface, slope = _surface(store, runs[0]) if runs else (None, None)
+    function = _function(store, runs[0]) if runs else None
+    surface, slope = functions.as_numpy(function) if function else (None, None)
     return {
-        "cost_curves.png": plots.cost_curves(plotted),
+        "cost_curves.png": plots.cost_curves(plotted, function.minimum if function else None),
         "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None),
-        "paths.png": plots.paths(plotted, surface, slope),
+        "paths.png": plots.paths(plotted, surface, slope, function.minimizers if function else ()),
     }
+
+
+def horizon_note(runs: list[Any]) -> str | None:
+    """Converging rows above 2/λmax that have not reached their theory point: the horizon, not theory.
+
+    A run that still converges above the critical lr after N steps is usually one that has not yet
+    reached the minimum whose curvature the critical lr is about; the note names the N by which
+    the slowest of them gets there (metric settle_steps, extrapolated from its last steps).
+    """
+    late = []
+    for run in runs:
+        lr, metrics = _number(run.data.params.get("lr")), run.data.metrics
+        critical, settle = metrics.get("critical_lr"), metrics.get("settle_steps")
+        if run.data.tags.get("regime") == "converging" and critical and lr > critical and settle:
+            late.append((lr, settle))
+    if not late:
+        return None
+    steps = int(max(settle for _, settle in late))
+    unit = 10 ** max(0, len(str(steps)) - 2)
+    shown = ", ".join(f"{lr:g}" for lr, _ in sorted(late))
+    return (
+        f"Horizon: lr={shown} still converge above 2/λmax but have not reached their theory point; "
+        f"N={-(-steps // unit) * unit} would settle them (then theory decides)"
+    )
 
 
 def render(table: pd.DataFrame, color: bool = False) -> str:
@@ -132,15 +157,15 @@ def _plot_input(run: Any, history: dict[str, list]) -> dict:
     )
 
 
-def _surface(store: tracking.Store, run: Any):
-    """f and f' as numpy functions, rebuilt from the run's logged config (not re-run)."""
+def _function(store: tracking.Store, run: Any) -> functions.Function | None:
+    """The function, rebuilt from the run's logged config (not re-run): f for the path plots, f* for the gaps."""
     try:
         logged = store.client.download_artifacts(run.info.run_id, "hydra/config.resolved.yaml")
         config = yaml.safe_load(Path(logged).read_text())
         x0 = config["x0"] if isinstance(config["x0"], list) else [config["x0"]]
-        return functions.as_numpy(functions.build(config["function"], len(x0)))
+        return functions.build(config["function"], len(x0))
     except Exception:  # noqa: BLE001  (no config artifact, or a function this version lacks: no path plot)
-        return None, None
+        return None
 
 
 def _number(value: Any) -> float:

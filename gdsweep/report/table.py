@@ -1,4 +1,5 @@
-"""The short terminal table printed after a plain run: lr, regime, final cost, rate. (A sweep prints its report.)"""
+"""The terminal table printed after a plain run: lr, regime, final cost, rate, and the theory columns
+the sweep table has (critical_lr, predicted_regime). (A sweep prints its report.)"""
 
 from __future__ import annotations
 
@@ -15,12 +16,25 @@ class Row:
     final_cost: float | None = None  # None when the cost left the floating-point range
     rate: float | None = None  # per-step factor of the cost change over the tail
     detail: str = ""  # path / period / error
+    critical_lr: float | None = None  # 2/λmax at the theory point (None: no theory point, or flat)
+    predicted: str | None = None  # predicted_regime: what the local quadratic model says at this lr
 
 
 def format_table(rows: list[Row]) -> str:
     """Rows sorted by lr, columns aligned."""
-    header = ("lr", "regime", "final cost", "rate", "detail")
-    body = [(f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in sorted(rows, key=_lr_key)]
+    header = ("lr", "regime", "final cost", "rate", "detail", "critical_lr", "predicted_regime")
+    body = [
+        (
+            f"{r.lr:g}",
+            r.regime,
+            _cost(r.final_cost),
+            _rate(r.rate),
+            r.detail or "-",
+            _critical(r.critical_lr),
+            r.predicted or "-",
+        )
+        for r in sorted(rows, key=_lr_key)
+    ]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *body]]
     return "\n".join(lines)
@@ -43,6 +57,10 @@ def _cost(value: float | None) -> str:
 
 def _rate(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _critical(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _lr_key(row: Row) -> float:
