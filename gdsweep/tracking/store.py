@@ -25,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.tracking import server
+from gdsweep.tracking import server, settings
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
@@ -77,6 +77,8 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     cost of a commit and lets parallel jobs read while one writes. In the embedded store the
     experiment's artifacts go under outputs_dir.
     """
+    settings.check_experiment(experiment)
+    settings.check_uri(uri)
     if uri.startswith(("http://", "https://")):
         server.require(uri)
     if uri == embedded_uri(outputs_dir):
@@ -95,11 +97,13 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
         if uri == embedded_uri(outputs_dir):
             location = (Path(outputs_dir).resolve() / "artifacts" / experiment).as_uri()
         try:
+            settings.check_artifact_location(location, experiment)
             return Store(uri, _retry(client.create_experiment, experiment, artifact_location=location))
         except MlflowException:  # another process created it first
             found = _retry(client.get_experiment_by_name, experiment)
             if found is None:
                 raise
+    settings.check_artifact_location(found.artifact_location, experiment)
     return Store(uri, found.experiment_id)
 
 
