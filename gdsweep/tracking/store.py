@@ -25,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.tracking import server, settings
+from gdsweep.tracking import orphans, server, settings
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
@@ -73,7 +73,7 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     """Connect, creating the database schema and the experiment if they do not exist yet.
 
     Call this once in the launching process: several processes creating an SQLite schema at
-    once corrupt it. A new SQLite store is switched to write-ahead logging, which halves the
+    once corrupt it. Runs of this host left RUNNING by a dead process are ended KILLED here. A new SQLite store is switched to write-ahead logging, which halves the
     cost of a commit and lets parallel jobs read while one writes. In the embedded store the
     experiment's artifacts go under outputs_dir.
     """
@@ -91,6 +91,7 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     if new_database:
         with sqlite3.connect(database) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
+    orphans.reap(client, _retry)  # runs of this host left RUNNING by a process that is gone
     found = _retry(client.get_experiment_by_name, experiment)
     if found is None:
         location = None
@@ -109,7 +110,7 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
 
 def start_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> str:
     """Create a RUNNING run (nested under parent_run_id when given) and return its id."""
-    tags = {**tags, "mlflow.runName": name}
+    tags = {**orphans.process_tags(), **tags, "mlflow.runName": name}
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
     return _retry(store.client.create_run, store.experiment_id, run_name=name, tags=tags).info.run_id
