@@ -12,6 +12,7 @@ import argparse
 import math
 import re
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,8 +161,9 @@ def _plot_input(run: Any, history: dict[str, list]) -> dict:
 def _function(store: tracking.Store, run: Any) -> functions.Function | None:
     """The function, rebuilt from the run's logged config (not re-run): f for the path plots, f* for the gaps."""
     try:
-        logged = store.client.download_artifacts(run.info.run_id, "hydra/config.resolved.yaml")
-        config = yaml.safe_load(Path(logged).read_text())
+        with tempfile.TemporaryDirectory() as scratch:
+            texts = tracking.read_artifacts(store, run.info.run_id, "hydra", ["config.resolved.yaml"], scratch)
+        config = yaml.safe_load(texts["config.resolved.yaml"])
         x0 = config["x0"] if isinstance(config["x0"], list) else [config["x0"]]
         return functions.build(config["function"], len(x0))
     except Exception:  # noqa: BLE001  (no config artifact, or a function this version lacks: no path plot)
@@ -175,24 +177,29 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def resolve(target: str, tracking_uri: str | None, outputs_dir: str = "outputs") -> tuple[tracking.Store, str, Path]:
-    """A parent run id, a sweep folder or an experiment name (its latest sweep) -> store, parent, folder."""
+def resolve(
+    target: str, tracking_uri: str | None, outputs_dir: str = "outputs", out: str | None = None
+) -> tuple[tracking.Store, str, Path]:
+    """A parent run id, a sweep folder or an experiment name (its latest sweep) -> store, parent, folder.
+
+    A sweep folder the user names keeps its report in it; a report rebuilt from the store goes
+    to `out` or under this machine's outputs_dir/reports/PARENT_RUN_ID, never to a folder a
+    tag of the store names (gdsweep.sweep_dir is whatever whoever logged the run wrote there).
+    """
     folder = Path(target)
     if (folder / tracking.SWEEP_FILE).is_file():
         sweep = tracking.Sweep.load(folder)
-        return sweep.store, sweep.parent_run_id, folder / "report"
+        return sweep.store, sweep.parent_run_id, Path(out) if out else folder / "report"
     uri = tracking.resolve_uri(tracking_uri, outputs_dir)
     if re.fullmatch(r"[0-9a-f]{32}", target):
         run = tracking.get_run(uri, target)
         store = tracking.Store(uri, run.info.experiment_id)
     else:
         store, run = tracking.latest_sweep(uri, target)
-    sweep_dir = run.data.tags.get("gdsweep.sweep_dir")
-    return (
-        store,
-        run.info.run_id,
-        Path(sweep_dir) / "report" if sweep_dir else Path(outputs_dir) / "reports" / run.info.run_id,
-    )
+    parent = run.info.run_id
+    if not re.fullmatch(r"[0-9a-f]{32}", parent):  # a name for a folder: only what an MLflow run id can be
+        raise LookupError(f"the store answered with a run id that is not one: {parent[:80]!r}")
+    return store, parent, Path(out) if out else Path(outputs_dir) / "reports" / parent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,9 +208,10 @@ def main(argv: list[str] | None = None) -> None:
         "target", help="a sweep's parent run id, its sweep folder, or an experiment name (latest sweep)"
     )
     parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db")
+    parser.add_argument("--out", help="folder for report.csv and the figures (default: outputs/reports/PARENT_RUN_ID)")
     args = parser.parse_args(argv)
     try:
-        store, parent, folder = resolve(args.target, args.tracking_uri)
+        store, parent, folder = resolve(args.target, args.tracking_uri, out=args.out)
     except LookupError as err:
         sys.exit(f"gdsweep.report: error: {err}")
     report = build(store, parent, folder)
