@@ -51,6 +51,8 @@ BAD = [
     ("function=expr function.expr=x**2+sin(x)/2", "function.expr:"),
     ("function=expr function.expr=max(x,1)", "function.expr:"),
     ("function=expr function.expr=x**2+sin(x) lr=0.1,1 --multirun", "function.expr:"),
+    ("function=scaled_quadratic function.a=abc", "function.a:"),
+    ("function=ill_conditioned function.eigenvalues=[1,abc]", "function.eigenvalues:"),
 ]
 
 

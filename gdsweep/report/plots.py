@@ -140,7 +140,10 @@ def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = Non
     drawn = [r for r in spread(sorted(runs, key=lambda r: r["lr"]), MAX_PANELS) if r.get("x")]
     if surface is None or not drawn or len(drawn[0]["x"][0]) > 2:
         return None
-    low, high = window(runs, minimizers)
+    dim = len(drawn[0]["x"][0])  # a sweep over x0 can mix dimensions: draw those of the first
+    drawn = [r for r in drawn if len(r["x"][0]) == dim]
+    same = [r for r in runs if r.get("x") and len(r["x"][0]) == dim]
+    low, high = window(same, [m for m in minimizers if len(m) == dim])
     if len(drawn[0]["x"][0]) == 1:
         return _paths_1d(drawn, surface, slope, low[0], high[0])
     return _paths_2d(drawn, surface, low, high)
