@@ -173,3 +173,26 @@ def test_a_sweep_stopped_by_a_signal_ends_its_parent_killed(tmp_path):
     assert parent.info.status == "KILLED"
     assert [c.info.status for c in children] == ["KILLED"]  # the second job never started
     assert children[0].data.tags["error"].startswith("stopped by SIGTERM after step")
+
+
+def test_an_unexpected_exception_in_a_sweep_job_fails_it_and_the_sweep_goes_on(tmp_path):
+    # a real fault: while job 0 computes, a file takes the place of its artifact folder, so
+    # logging its config at the end raises (an OSError, not a bad input)
+    process = start(tmp_path, "N=30000", "tracking.chunk_steps=1000", "lr=0.0001,0.1", "--multirun")
+    try:
+        wait_for_logged_steps(tmp_path, 1001, process)
+        [job] = [r for r in all_runs(embedded_client(tmp_path)) if "mlflow.parentRunId" in r.data.tags]
+        blocked = tmp_path / "outputs" / "artifacts" / "gdsweep" / job.info.run_id
+        blocked.parent.mkdir(parents=True, exist_ok=True)
+        blocked.write_text("in the way")
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        process.kill()
+    assert process.returncode == 1, stderr
+    runs = all_runs(embedded_client(tmp_path))
+    by_lr = {r.data.params.get("lr"): r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert by_lr["0.0001"].info.status == "FAILED" and by_lr["0.0001"].data.tags["error"]
+    assert by_lr["0.1"].info.status == "FINISHED"  # the other job still ran
+    [parent] = [r for r in runs if r.data.tags.get("gdsweep.role") == "sweep"]
+    assert parent.info.status == "FAILED"
+    assert "lr=0.0001" in stderr  # Hydra names the job that failed
