@@ -39,12 +39,22 @@ def _task(cfg: DictConfig) -> None:
         sys.exit(getattr(stop, "exit_code", 130))  # a sweep stops here too
 
 
+MULTIRUN_FLAGS = ("--multirun", "-m")
+
+
 def main() -> None:
+    sys.argv[1:] = _flags_first(sys.argv[1:])
     try:
         _precheck(sys.argv[1:])
     except GdsweepError as err:
         err.exit()
     _task()
+
+
+def _flags_first(arguments: list[str]) -> list[str]:
+    """`--multirun`/`-m` wherever it stands: Hydra's argparse takes it only before or after all overrides."""
+    flags = [a for a in arguments if a in MULTIRUN_FLAGS]
+    return [*flags[:1], *(a for a in arguments if a not in MULTIRUN_FLAGS)] if flags else arguments
 
 
 def _precheck(arguments: list[str]) -> None:
@@ -58,6 +68,7 @@ def _precheck(arguments: list[str]) -> None:
 
     keys = ("function", "optimizer", "outputs_dir")
     chosen = [a for a in arguments if "=" in a and a.split("=", 1)[0].lstrip("~+") in keys]
+    _check_expression_quoting(arguments)
     try:
         parsed = OverridesParser.create().parse_overrides(chosen)
     except OverrideParseException:  # malformed: Hydra's own message says where
@@ -72,6 +83,27 @@ def _precheck(arguments: list[str]) -> None:
     _check_functions(values["optimizer"], "optimizer")
     for folder in values["outputs_dir"]:
         _check_writable(folder)
+
+
+def _check_expression_quoting(arguments: list[str]) -> None:
+    """An expression Hydra's grammar cannot read unquoted (parentheses, commas, spaces): show it quoted."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key.lstrip("~+") != "function.expr" or not value:
+            continue
+        try:
+            OverridesParser.create().parse_overrides([argument])
+        except OverrideParseException:
+            quote = "'"
+            shown = f"{key}={quote}{value}{quote}"
+            raise GdsweepError(
+                "function.expr",
+                f"Hydra's override grammar cannot read {value} unquoted (parentheses, commas and spaces need quotes)",
+                f"type it quoted, with the shell's quotes around Hydra's: \"{shown}\"",
+            ) from None
 
 
 def _check_functions(names: list[str], group: str = "function") -> None:

@@ -38,6 +38,21 @@ BAD = [
     ("scan=dense scan.spacing=cubic", "scan.spacing:"),
     ("scan=dense scan.lr_min=2 scan.lr_max=1", "scan.lr_max:"),
     ("scan=edge scan.lr_max=0.9", "scan.lr_max:"),
+    ("tracking.uri=ftp://127.0.0.1/runs", "tracking.uri:"),
+    ("tracking.uri=gopher://127.0.0.1/runs", "tracking.uri:"),
+    ("tracking.uri=sqlite:///a_file/store/mlflow.db", "tracking.uri:"),  # its folder under a file
+    ("tracking.uri=sqlite:////proc/gdsweep/mlflow.db", "tracking.uri:"),  # under /proc: not creatable
+    ("tracking.uri=sqlite:////proc/mlflow.db", "tracking.uri:"),  # /proc itself: not writable
+    ("tracking.uri=sqlite:///a_dir", "tracking.uri:"),  # a folder, not a file
+    ("tracking.experiment=", "tracking.experiment:"),
+    ("tracking.experiment='  '", "tracking.experiment:"),
+    ("lr=0.1,1.0 tracking.experiment= --multirun", "tracking.experiment:"),
+    ("lr=0.1,1.0 tracking.uri=ftp://127.0.0.1/runs --multirun", "tracking.uri:"),
+    ("function=expr function.expr=x**2+sin(x)/2", "function.expr:"),
+    ("function=expr function.expr=max(x,1)", "function.expr:"),
+    ("function=expr function.expr=x**2+sin(x) lr=0.1,1 --multirun", "function.expr:"),
+    ("function=scaled_quadratic function.a=abc", "function.a:"),
+    ("function=ill_conditioned function.eigenvalues=[1,abc]", "function.eigenvalues:"),
 ]
 
 
@@ -48,14 +63,23 @@ def assert_no_run_left_running(tmp_path):
 
 @pytest.mark.parametrize("override,key", BAD, ids=[b[0][:40] for b in BAD])
 def test_bad_value_gets_one_line_naming_the_key(cli, tmp_path, override, key):
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "a_dir").mkdir()
     result = cli(*shlex.split(override))
+    assert_one_line(result, key, tmp_path)
+    if key.startswith("tracking."):  # nothing written: no store, not even the embedded one
+        assert not (tmp_path / "outputs" / "mlflow.db").exists()
+        assert not list(tmp_path.glob("**/*.db"))
+
+
+def assert_one_line(result, key, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0
     assert len(lines) == 1, result.stderr
     problem, fix = lines[0].split("; ", 1)
     assert problem.startswith(f"gdsweep: error: {key}")
     typed = (key.rstrip(":") + "=", key.split(".")[0].rstrip(":") + "=", "x[0]", "formula")
-    assert any(override in fix for override in typed)  # the override to type
+    assert any(override in fix for override in typed), fix  # the override to type
     assert "Traceback" not in result.stderr + result.stdout
     assert_no_run_left_running(tmp_path)
 
@@ -84,3 +108,68 @@ def test_a_sweep_hydra_rejects_midway_leaves_no_run_running(cli, tmp_path):
     assert result.returncode != 0 and "not_a_key" in result.stderr
     [parent] = all_runs(embedded_client(tmp_path))
     assert parent.info.status == "FAILED"
+
+
+def test_a_read_only_store_file_is_one_line(cli, tmp_path):
+    store = tmp_path / "store" / "mlflow.db"
+    assert cli(f"tracking.uri=sqlite:///{store}", "N=2").returncode == 0
+    before = store.read_bytes()
+    store.chmod(0o444)
+    result = cli(f"tracking.uri=sqlite:///{store}", "N=2")
+    assert_one_line(result, "tracking.uri:", tmp_path)
+    assert "is read-only" in result.stderr and store.read_bytes() == before  # not one byte written
+
+
+def test_a_url_that_answers_but_is_not_mlflow_is_one_line(cli, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_faults import free_port
+
+    port = free_port()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "health").write_text("OK")  # even /health answers 200
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path / "site")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import time
+        import urllib.request
+
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        for sweep in ([], ["lr=0.1,1.0", "--multirun"]):
+            result = cli(f"tracking.uri=http://127.0.0.1:{port}", "N=2", *sweep)
+            assert_one_line(result, "tracking.uri:", tmp_path)
+            assert "answers, but not as an MLflow tracking server" in result.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_an_experiment_whose_artifacts_cannot_be_written_is_one_line(cli, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    client = embedded_client(tmp_path)
+    client.create_experiment("blocked", artifact_location=(tmp_path / "a_file" / "artifacts").as_uri())
+    result = cli("tracking.experiment=blocked", "N=2")
+    assert_one_line(result, "tracking.experiment:", tmp_path)
+    assert all_runs(client, "blocked") == []
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["lr=0.1,1.0", "--multirun", "N=5"], ["-m", "lr=0.1,1.0", "N=5"], ["lr=0.1,1.0", "-m", "N=5"]],
+    ids=["--multirun between", "-m first", "-m between"],
+)
+def test_multirun_flag_works_wherever_it_stands(cli, tmp_path, arguments):
+    result = cli(*arguments)
+    assert result.returncode == 0, result.stderr
+    runs = all_runs(embedded_client(tmp_path))
+    assert sorted(r.data.params["lr"] for r in runs if "mlflow.parentRunId" in r.data.tags) == ["0.1", "1.0"]
+    assert {r.data.params["N"] for r in runs if "mlflow.parentRunId" in r.data.tags} == {"5"}

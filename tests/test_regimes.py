@@ -90,3 +90,82 @@ def test_period_doubling_on_a_double_well_reports_2_and_4_cycles():
     assert r.period == [0, 2, 4]
     x = t.x[:, :, 0]
     assert torch.allclose(x[-1, 2], x[-5, 2]) and not torch.allclose(x[-1, 2], x[-3, 2])
+
+
+# Objectives unbounded below along the path: the iterates run off while the cost falls.
+RUNAWAY = [
+    ("-x**2", lambda x: -coordinate_sum(x**2), [4.0], [0.01, 0.1], 50),
+    ("x**3 past 0", lambda x: coordinate_sum(x**3), [-1.0], [0.01, 0.05], 40),
+    ("saddle x0**2 - x1**2", lambda x: x[:, 0] ** 2 - x[:, 1] ** 2, [1.0, 1e-3], [0.1, 0.4], 100),
+    ("-cosh(x)", lambda x: -coordinate_sum(torch.cosh(x)), [0.5], [0.1, 0.5], 60),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name,f,x0,lrs,steps", RUNAWAY, ids=[r[0] for r in RUNAWAY])
+def test_iterates_that_run_away_are_diverging_even_while_the_cost_falls(name, f, x0, lrs, steps, dtype):
+    t = descend(f, torch.tensor(x0, dtype=dtype), torch.tensor(lrs, dtype=dtype), steps)
+    r = classify(t.cost, t.x, t.grad_norm, Tolerances())
+    assert (t.cost[-1] < t.cost[0]).all()  # the cost fell all along...
+    assert r.regime == ["diverging"] * len(lrs)  # ...and the point ran off
+    assert r.converged == [False] * len(lrs) and all(rate > 1 for rate in r.rate)
+
+
+def test_a_run_accelerating_into_a_well_is_not_a_runaway():
+    # the double well from -0.5 crosses a concave stretch (steps grow) before it settles at -1.30
+    f = lambda x: coordinate_sum(x**4 - 3 * x**2 + x)
+    for steps in (150, 400, 3000):
+        r = labels(f, [-0.5], [0.0003, 0.003], steps, torch.float64)
+        assert r.regime == ["converging", "converging"], steps
+
+
+def test_float32_run_stopped_at_its_minimum_by_rounding_is_converged():
+    # lr·f'(x) rounds away at x* = -1.30084 while |f'| ≈ 5e-6 > grad_tol: the run sits still, converged
+    f = lambda x: coordinate_sum(x**4 - 3 * x**2 + x)
+    t = descend(f, torch.tensor([-0.5]), torch.tensor([0.01, 0.001]), 2000)
+    r = classify(t.cost, t.x, t.grad_norm, Tolerances())
+    assert (t.grad_norm[-1] > Tolerances().grad_tol).all() and (t.x[-40:] == t.x[-1]).all()
+    assert r.regime == ["converging", "converging"] and r.converged == [True, True]
+    assert all(rate < 1 for rate in r.rate)
+
+
+def test_a_run_stuck_where_it_started_is_not_converged():
+    # lr so small that lr·f'(x0) rounds away from the very first step: no progress, not a minimum
+    r = labels(lambda x: x**2, [4.0], [1e-9], 100, torch.float32)
+    assert (r.regime, r.converged) == (["converging"], [False])
+
+
+def test_float32_run_hopping_across_its_minimum_by_rounding_is_converged():
+    f = lambda x: coordinate_sum(x**4 - 3 * x**2 + x)
+    r = labels(f, [0.5], [0.2, 0.21, 0.213], 3000, torch.float32)
+    assert r.regime == ["converging"] * 3 and r.converged == [True] * 3 and r.path == ["zigzag"] * 3
+
+
+def test_flat_minimum_converges_slowly_and_is_still_converging():
+    # x**4 has zero curvature at 0: the cost creeps down at a rate just under 1, never "diverging"
+    for dtype in (torch.float32, torch.float64):
+        r = labels(lambda x: x**4, [2.0], [0.001, 0.01, 0.05], 5000, dtype)
+        assert r.regime == ["converging"] * 3 and r.path == ["monotone"] * 3
+        assert all(0.9 < rate < 1 for rate in r.rate)
+
+
+def test_double_well_chaos_is_oscillating_period_0():
+    r = labels(lambda x: x**4 - 3 * x**2 + x, [0.5], [0.3, 0.33], 3000, torch.float64)
+    assert r.regime == ["oscillating", "oscillating"] and r.period == [0, 0]
+
+
+def test_rate_is_at_most_1_on_converging_runs_once_they_are_in_their_well():
+    r = labels(lambda x: x**4 - 3 * x**2 + x, [-0.5], [0.001, 0.01, 0.05, 0.1, 0.13], 3000, torch.float64)
+    assert set(r.regime) == {"converging"} and all(rate <= 1 for rate in r.rate)
+
+
+@pytest.mark.parametrize("name,f,x0,lrs,steps", RUNAWAY[:3], ids=[r[0] for r in RUNAWAY[:3]])
+def test_runaway_and_settled_labels_are_the_same_from_a_streamed_tail(name, f, x0, lrs, steps):
+    from gdsweep.core.scan import descend_tail
+
+    lrs = [*lrs, 1e-9]
+    x0, lr = torch.tensor(x0), torch.tensor(lrs)
+    whole = descend(f, x0, lr, steps)
+    full = classify(whole.cost, whole.x, whole.grad_norm, Tolerances())
+    tail = descend_tail(f, x0, lr, steps, 8, Tolerances()).labels
+    assert (tail.regime, tail.converged) == (full.regime, full.converged)

@@ -94,10 +94,12 @@ def test_plotted_curves_are_the_logged_metrics(sweep):
         logged = histories[child.info.run_id]["cost"]
         line = lines[f"lr={float(child.data.params['lr'])!r}"]
         assert list(line.get_xdata()) == [s for s, _ in logged] and list(line.get_ydata()) == [v for _, v in logged]
-    markers = [line for ax in figs["paths.png"].axes for line in ax.get_lines() if line.get_gid() == "iterates"]
-    xs = sorted(tuple(m.get_xdata()[:3]) for m in markers)
-    logged_x = sorted(tuple(v for _, v in histories[c.info.run_id]["x"][:3]) for c in children)
-    assert xs == logged_x
+    for ax in figs["paths.png"].axes:  # each panel: the logged iterates, up to where a diverging run leaves
+        lr = float(ax.get_title().split(":")[0].removeprefix("lr="))
+        [child] = [c for c in children if float(c.data.params["lr"]) == lr]
+        [drawn] = [line.get_xdata() for line in ax.get_lines() if line.get_gid() == "iterates"]
+        logged = [v for _, v in histories[child.info.run_id]["x"]]
+        assert len(drawn) >= 2 and list(drawn) == logged[: len(drawn)]
     regime_points = sorted(
         tuple(p) for ax in figs["regime_map.png"].axes for c in ax.collections for p in c.get_offsets()
     )
@@ -119,8 +121,12 @@ def test_report_command_rebuilds_from_the_store(sweep, how):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert all((sweep["dir"] / "report" / name).is_file() for name in ["report.csv", *PNGS])
-    assert "◆ oscillating" in result.stdout and sweep["parent"].info.run_id in result.stdout
+    parent = sweep["parent"].info.run_id
+    # a sweep folder named on the command line keeps its report; one rebuilt from the store goes
+    # under this machine's outputs/reports/, not to the folder the run's gdsweep.sweep_dir tag names
+    folder = sweep["dir"] / "report" if how == "sweep_dir" else sweep["folder"] / "outputs" / "reports" / parent
+    assert all((folder / name).is_file() for name in ["report.csv", *PNGS])
+    assert "◆ oscillating" in result.stdout and parent in result.stdout
 
 
 def test_report_command_names_what_it_cannot_find(sweep):
@@ -147,9 +153,40 @@ def test_two_hundred_lrs_stay_legible():
         for b, lr in enumerate(lrs.tolist())
     ]
     curves = plots.cost_curves(runs)
-    assert len(curves.axes[0].get_lines()) == 200
+    assert len([line for line in curves.axes[0].get_lines() if line.get_gid().startswith("lr=")]) == 200
     assert [t.get_text() for t in curves.axes[0].get_legend().get_texts()] == ["converging", "oscillating", "diverging"]
     panels = plots.paths(runs, lambda p: (p**2).sum(-1), lambda p: 2 * p[:, 0])
     assert len(panels.axes) == plots.MAX_PANELS
+    for figure in (curves, panels):
+        plots.plt.close(figure)
+
+
+def test_diverging_runs_do_not_set_the_scale_of_the_figures():
+    # 16 lrs on the double well (f* = -3.51391) from -0.5: the largest blow up to inf
+    lrs = torch.linspace(0.02, 0.5, 16, dtype=torch.float64)
+    t = descend(lambda x: (x**4 - 3 * x**2 + x).sum(-1), torch.tensor([-0.5], dtype=torch.float64), lrs, 60)
+    labels = classify(t.cost, t.x, t.grad_norm, Tolerances())
+    assert {"converging", "diverging"} <= set(labels.regime)
+    runs = [
+        plots.run_data(lr, labels.regime[b], labels.rate[b], list(enumerate(t.cost[:, b].tolist())), t.x[:, b].tolist())
+        for b, lr in enumerate(lrs.tolist())
+    ]
+    f_star = -3.51391
+    curves = plots.cost_curves(runs, f_star)
+    ax = curves.axes[0]
+    assert ax.get_yscale() == "log"
+    kept = [v - f_star for r in runs if r["regime"] != "diverging" for _, v in r["cost"] if v - f_star > 0]
+    low, high = ax.get_ylim()
+    assert min(kept) / 10 < low < min(kept) and max(kept) < high < 10 * max(kept)  # framed by the others
+    exits = {line.get_gid() for line in ax.get_lines() if line.get_gid().startswith("exit")}
+    assert exits == {f"exit lr={r['lr']!r}" for r in runs if r["regime"] == "diverging"}
+    panels = plots.paths(runs, lambda p: (p**4 - 3 * p**2 + p).sum(-1), None, [(-1.30084,)])
+    for panel in panels.axes:
+        x_low, x_high = panel.get_xlim()
+        assert -3 < x_low < -1.3 and 0 < x_high < 3  # the function's own window, not 1e28
+        y_low, y_high = panel.get_ylim()
+        assert -5 < y_low < -3.5 and 0 < y_high < 20
+        if panel.get_title().endswith("diverging"):
+            assert [line.get_gid() for line in panel.get_lines()].count("exit") == 1
     for figure in (curves, panels):
         plots.plt.close(figure)

@@ -3,15 +3,21 @@
 The rules read a whole trajectory at once, one column per learning rate (README, "Regimes"):
 
 1. a non-finite cost or iterate                                   -> diverging
-2. final gradient norm <= grad_tol, or x hops across its minimum
+2. final gradient norm <= grad_tol; or x hops across its minimum
    by rounding (the last 2·max_period steps within 1024 ulps of x,
-   one of them reversing the one before)                          -> converging, converged
+   one of them reversing the one before); or x has stopped to the
+   last bit (the last 2·max_period steps are 0) with a gradient
+   below sqrt(eps) of the largest the run saw (lr·∇f rounds away
+   at the minimum)                                                -> converging, converged
 3. x_k = x_(k-p) over the last 2p steps for the smallest p >= 2,
    unless the cost still falls measurably at every step           -> oscillating, period p
 4. cost rises at every step of the tail (last half) and overall   -> diverging
-5. cost falls at every step of the tail and overall, or x is stuck -> converging
+5. the iterates run away over the tail, whatever the cost does:
+   every step at least as long as the one before and longer at the
+   end, ‖x‖ growing at every step, and ‖x_N‖ >= 2·max(1, ‖x_0‖)   -> diverging
+6. cost falls at every step of the tail and overall, or x is stuck -> converging
    (or it spirals in: up and down, its envelope shrinking; momentum) -> converging, spiral
-6. anything else: bounded, no net progress, no cycle found        -> oscillating, period 0
+7. anything else: bounded, no net progress, no cycle found        -> oscillating, period 0
 
 The path of a converging run is zigzag when most consecutive steps point in opposite
 directions, spiral when it turns back at least twice and the cost rose on the way (an
@@ -31,6 +37,7 @@ from gdsweep.core.spec import Tolerances
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
 MONOTONE, ZIGZAG, SPIRAL = "monotone", "zigzag", "spiral"
 ROUNDING_ULPS = 1024  # steps this many ulps of x or smaller, hopping back and forth, are rounding
+RUNAWAY_REACH = 2.0  # a runaway has carried x at least this far: ‖x_N‖ >= RUNAWAY_REACH · max(1, ‖x_0‖)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Earlier:
         self.rises: Tensor | float = 0.0  # (B,) how many steps raised the cost by more than rounding
         self.cost_tol = cost_tol
         self._last_cost: Tensor | None = None
+        self.start_norm: Tensor | None = None  # (B,) ‖x_0‖
+        self.grad_max: Tensor | None = None  # (B,) the largest finite gradient norm so far
         self._last_x: Tensor | None = None
         self._last_step: Tensor | None = None
 
@@ -69,6 +78,10 @@ class Earlier:
         """
         finite = cost.amax(0).isfinite() & cost.amin(0).isfinite() & grad_norm.amax(0).isfinite()
         self.finite = finite if self.finite is None else self.finite & finite
+        if self.start_norm is None:
+            self.start_norm = torch.linalg.vector_norm(x[0].double(), dim=-1)
+        grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0).double()
+        self.grad_max = grad_max if self.grad_max is None else torch.maximum(self.grad_max, grad_max)
         step = x[1:] - x[:-1]
         signs = _dot(step[1:], step[:-1]).sign()
         turns = signs.sum(0).double()  # ±1 per pair: exact in float32
@@ -119,7 +132,16 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     last = step[-2 * tol.max_period :]
     hopping = (_dot(last[1:], last[:-1]) < 0).any(0)
     at_floor = hopping & (step_norm[-2 * tol.max_period :].amax(0) <= rounding) if n else torch.zeros_like(finite)
-    converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor)
+    # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
+    # started with has reached its minimum in this precision; one stopped where it began has not.
+    start_norm = torch.linalg.vector_norm(x[0], dim=-1) if earlier is None else earlier.start_norm.cpu()
+    grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0)
+    if earlier is not None:
+        grad_max = torch.maximum(grad_max, earlier.grad_max.cpu())
+    window = 2 * tol.max_period
+    stopped = (step_norm[-window:].amax(0) == 0) if n >= window else torch.zeros_like(finite)
+    settled = stopped & (grad_norm[-1] <= eps**0.5 * grad_max)
+    converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor | settled)
     change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
 
     period = _cycle_period(x, step_norm, tol) * (finite & ~converged)
@@ -136,7 +158,8 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     progress = falling & (-net > noise.sum(0))
     period = period * ~progress
     spiral_in = _spiralling_in(step, step_norm, cost)  # its cost may end the tail higher than it began
-    diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in)
+    runaway = _runaway(x, step_norm, tail, start_norm, eps) & (period == 0) & ~converged & ~spiral_in
+    diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     zigzag = _mostly_reversing(step) if earlier is None else (earlier.turns < 0).cpu()
     spiral = spiral_in | _turns_and_rises(cost, step, tol, earlier)
@@ -189,6 +212,23 @@ def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
     falling = (costs[1] < costs[0]) & (costs[2] < costs[1])
     reversals = (_dot(step[1:], step[:-1]) < 0).sum(0)
     return shrinking & falling & (reversals >= 2)
+def _runaway(x: Tensor, step_norm: Tensor, tail: int, start_norm: Tensor, eps: float) -> Tensor:
+    """Iterates that run off, even while the cost falls (an objective unbounded below along the path).
+
+    Over the tail every step is at least as long as the one before (to rounding) and the last
+    is longer than the first, ‖x‖ grows at every step, and x has gone at least RUNAWAY_REACH
+    times further out than where it started (or than 1). A run that accelerates for a while on
+    its way into a well (a concave stretch) does not reach that far and then slows down.
+    """
+    n = x.shape[0] - 1
+    if n < 2:
+        return torch.zeros(x.shape[1], dtype=torch.bool)
+    steps = step_norm[-tail:]
+    norms = torch.linalg.vector_norm(x[-tail - 1 :], dim=-1)
+    longer = (steps[1:] >= steps[:-1] * (1 - 8 * eps)).all(0) & (steps[-1] > steps[0])
+    outward = (norms[1:] > norms[:-1]).all(0)
+    far = norms[-1] >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
+    return longer & outward & far
 
 
 def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:

@@ -9,7 +9,7 @@ with power iteration, so it scales past tiny dimensions.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from gdsweep.core import curvature
 from gdsweep.core.descent import Objective, Trajectory
+from gdsweep.core.heading import heading_for
 from gdsweep.core.spec import OptimizerSpec
 
 GD = OptimizerSpec()
@@ -128,6 +129,29 @@ def sharpness_along(f: Objective, points: Tensor, iterations: int = 50, scale: T
     return top.detach()
 
 
+SETTLED = 1e-3  # a run is at its theory point when within this times (1 + ‖x*‖) of it
+
+
+def settle_steps(distance: Sequence[float], steps_done: int, point_norm: float) -> int | None:
+    """The step count by which a run at `distance` (its last values) from its theory point gets there.
+
+    Extrapolates the distance's geometric shrink over the last values (an even number of them,
+    so a zigzag's two sides average out) down to SETTLED·(1 + ‖x*‖), and doubles the steps still
+    to go: a run slows down as it nears a minimum along a flat valley, so a straight extrapolation
+    from the tail falls short (Rosenbrock's edge run at N=2000 extrapolates to 6000 steps and
+    is still 0.05 away then). None when the distance does not shrink.
+    """
+    values = [d for d in distance if math.isfinite(d)]
+    target = SETTLED * (1 + point_norm)
+    if not values or values[-1] <= target:
+        return steps_done
+    m = 2 * ((len(values) - 1) // 2)
+    if m < 2 or values[-1 - m] <= 0 or values[-1] >= values[-1 - m]:
+        return None
+    shrink = (values[-1] / values[-1 - m]) ** (1 / m)
+    return steps_done + 2 * math.ceil(math.log(target / values[-1]) / math.log(shrink))
+
+
 @dataclass(frozen=True)
 class LocalModel:
     """What a run logs about its local quadratic model."""
@@ -135,6 +159,7 @@ class LocalModel:
     tags: dict[str, str]
     metrics: dict[str, float]
     series: dict[str, Any]
+    point: Tensor | None = None  # the theory point (None: none found, f unbounded below)
 
 
 def local_model(
@@ -146,23 +171,28 @@ def local_model(
     converged: bool = False,
     optimizer: OptimizerSpec = GD,
     preconditioners: dict[int, Tensor] | None = None,
+    start: Tensor | None = None,
+    key: Hashable | None = None,
 ) -> LocalModel:
-    """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
-    is about (the known minimiser nearest its end; the point it settled in when that is another
-    well; the last iterate of a converging run when no minimiser is known), the distance to
-    the nearest minimiser per step, and λmax along the path (metric `sharpness`) every
-    track_sharpness_every steps. The critical lr is the optimizer's edge (`edge_factor` / λmax)."""
+    """Theory next to the observation: λmax and the critical lr at the run's theory point.
+
+    The theory point is where the run settled when it converged (the listed minimiser there,
+    if any); the listed minimiser nearest the end of a run still converging towards it; and
+    otherwise (no minimiser listed, or the run cycled or diverged) the local minimiser that
+    descent from `start` (x0; the trajectory's first row by default) heads for, found by
+    `heading_for` once per `key`. Unbounded below: theory_point=none, predicted_regime=unknown.
+    Also: the distance to the nearest listed minimiser per step, the distance from the end to
+    the theory point (metric theory_distance) with the step count by which a converging run
+    should get there (settle_steps), and λmax along the path every track_sharpness_every steps.
+    The critical lr is the optimizer's edge (`edge_factor` / λmax).
+    """
     x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
-    end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
+    finite_end = bool(torch.isfinite(x[-1]).all())
+    end = x[-1] if finite_end else x[0]
     series: dict[str, Any] = {}
-    point, where = (x[-1], "last iterate") if converging else (None, "")
-    if function.minimizers:
-        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
-        nearest = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
-        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
-        elsewhere = torch.linalg.vector_norm(nearest - end) > 1e-3 * (1 + torch.linalg.vector_norm(nearest))
-        if not (converged and elsewhere):  # a run settled in a well that is not a listed minimum
-            point, where = nearest, "minimiser"
+    listed = torch.tensor(function.minimizers, dtype=torch.float64) if function.minimizers else None
+    if listed is not None:
+        series["dist_to_opt"] = torch.cdist(x, listed).amin(-1).tolist()
     if every:
         steps = list(range(0, trajectory.steps + 1, every))
         finite = [k for k in steps if torch.isfinite(x[k]).all()]
@@ -175,16 +205,40 @@ def local_model(
             scale = torch.stack([preconditioners[k][0] for k in kept]).double().cpu().rsqrt()
             top = sharpness_along(function.f, x[kept], scale=scale).tolist()
             series["preconditioned_sharpness"] = dict(zip(kept, top))
-    if point is None:
-        return LocalModel({}, {}, series)
+    if converged and finite_end:
+        point, where = _snap(x[-1], listed, "last iterate")
+    elif converging and listed is not None and finite_end:
+        point, where = listed[torch.linalg.vector_norm(listed - end, dim=-1).argmin()], "minimiser"
+    else:
+        origin = x[0] if start is None else start.detach().double().cpu().reshape(-1)
+        found = heading_for(function.f, origin, key)
+        if found is None:
+            return LocalModel({"predicted_regime": "unknown", "theory_point": "none"}, {}, series)
+        point, where = _snap(found, listed, "local minimiser")
     top = sharpness(function.f, point)
     metrics = {"lambda_max": top} if math.isfinite(top) else {}
     if math.isfinite(top) and top > 0 and math.isfinite(edge_factor(optimizer)):
         metrics["critical_lr"] = edge_factor(optimizer) / top
     if math.isfinite(top) and top > 0:
         metrics.update(curvature.best_fixed_step(function.f, point))
+    if finite_end:
+        distance = torch.linalg.vector_norm(x[-65:] - point, dim=-1).tolist()
+        metrics["theory_distance"] = distance[-1]
+        done = trajectory.start + trajectory.steps
+        settle = settle_steps(distance, done, torch.linalg.vector_norm(point).item())
+        if converging and settle is not None and settle > done:  # not there yet, but getting there
+            metrics["settle_steps"] = float(settle)
     tags = {"predicted_regime": predicted_regime(lr, top, optimizer), "theory_point": _show_point(point, where)}
-    return LocalModel(tags, metrics, series)
+    return LocalModel(tags, metrics, series, point)
+
+
+def _snap(point: Tensor, listed: Tensor | None, where: str) -> tuple[Tensor, str]:
+    """The listed minimiser at `point` (within SETTLED), else the point itself, described as `where`."""
+    if listed is not None:
+        nearest = listed[torch.linalg.vector_norm(listed - point, dim=-1).argmin()]
+        if torch.linalg.vector_norm(nearest - point) <= SETTLED * (1 + torch.linalg.vector_norm(nearest)):
+            return nearest, "minimiser"
+    return point, where
 
 
 def _show_point(point: Tensor, where: str) -> str:

@@ -61,6 +61,9 @@ class SweepTracking(Callback):
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         if built:
             print(report.render(built.frame, color=sys.stdout.isatty()))
+            note = report.horizon_note(runs)
+            if note:
+                print(note)
         for run in failed:
             print(f"{run.info.run_name}: {run.info.status.lower()}: {run.data.tags.get('error', '')}")
         if built:

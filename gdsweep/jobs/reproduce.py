@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 from omegaconf import OmegaConf
@@ -41,18 +41,29 @@ class Reproduction:
     first_difference: str | None  # "cost at step 7" when not identical
 
 
-def reproduce(uri: str, run_id: str) -> Reproduction:
-    """Run `run_id` of the store at `uri` again from its logged config and compare the series."""
+def reproduce(uri: str, run_id: str, outputs_dir: str = "outputs") -> Reproduction:
+    """Run `run_id` of the store at `uri` again from its logged config and compare the series.
+
+    What the store holds is data, never an instruction: the config must be the resolved one (an
+    interpolation such as ${oc.env:SECRET} is refused, never resolved), the run goes to `uri` and
+    this machine's `outputs_dir` whatever the stored config says, and only the two files named
+    are fetched, into a temporary folder.
+    """
     source = tracking.get_run(uri, run_id)
     store = tracking.Store(uri, source.info.experiment_id)
-    logged = Path(store.client.download_artifacts(run_id, "hydra"))
-    if not (logged / "config.resolved.yaml").is_file():
+    with tempfile.TemporaryDirectory() as scratch:
+        texts = tracking.read_artifacts(store, run_id, "hydra", ("config.resolved.yaml", "overrides.yaml"), scratch)
+    if "config.resolved.yaml" not in texts:
         raise LookupError(f"run {run_id} has no hydra/config.resolved.yaml artifact to reproduce from")
-    overrides = yaml.safe_load((logged / "overrides.yaml").read_text()) if (logged / "overrides.yaml").is_file() else []
-    stored = _upgrade(yaml.safe_load((logged / "config.resolved.yaml").read_text()) or {})
+    overrides = yaml.safe_load(texts.get("overrides.yaml", "[]")) or []
+    stored = _upgrade(yaml.safe_load(texts["config.resolved.yaml"]) or {})
     stored.pop("hydra", None)  # Hydra's own settings are not the job's config
+    _refuse_interpolations(stored, run_id)
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise LookupError(f"run {run_id}: hydra/overrides.yaml is not a list of overrides")
     cfg = OmegaConf.merge(OmegaConf.structured(GdsweepConfig), OmegaConf.create(stored))
     cfg.tracking.uri = uri
+    cfg.outputs_dir = outputs_dir
     cfg.tracking.run_name = f"reproduce {source.info.run_name}"
     outcome = execute(cfg, overrides or [], None, None, {"gdsweep.reproduces": run_id})
     before = tracking.histories(store, run_id, COMPARED)
@@ -64,6 +75,20 @@ def reproduce(uri: str, run_id: str) -> Reproduction:
         if len(before.get(key, [])) != len(after.get(key, [])):
             return Reproduction(outcome.run_id, False, f"{key}: a different number of steps")
     return Reproduction(outcome.run_id, True, None)
+
+
+def _refuse_interpolations(tree, run_id: str, path: str = "") -> None:
+    """A resolved config has no ${...} left: one that has is refused, never resolved."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, str) and "${" in value:
+            raise GdsweepError(
+                where,
+                f"run {run_id}'s stored config holds an interpolation ({value[:80]}), which a resolved config never has",
+                "refusing to resolve it; reproduce only runs gdsweep logged (or remove the interpolation)",
+            )
+        _refuse_interpolations(value, run_id, where)
 
 
 def _upgrade(tree):

@@ -145,6 +145,8 @@ def execute(
             labels.converged[0],
             spec.optimizer,
             rule.preconditioners if rule is not None else None,
+            start=x0,
+            key=theory_key(spec),
         )
         tracking.log_run(
             store,
@@ -168,7 +170,9 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, trajectory, labels, hydra_dir, local.series.get("sharpness"))
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
-    return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name))
+    theory_columns = {"critical_lr": local.metrics.get("critical_lr"), "predicted": local.tags.get("predicted_regime")}
+    row = Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name, **theory_columns)
+    return Outcome(run_id, store.uri, row)
 
 
 def _adam_edge(spec: RunSpec) -> dict[str, float]:
@@ -177,6 +181,11 @@ def _adam_edge(spec: RunSpec) -> dict[str, float]:
     if spec.optimizer.name != "adam" or not spec.track_sharpness_every:
         return {}
     return {"preconditioned_edge": (2 + 2 * beta1) / ((1 - beta1) * spec.lr)}
+
+
+def theory_key(spec: RunSpec) -> tuple:
+    """What a theory point depends on: the function's settings and x0 (not the lr, N, dtype or optimizer)."""
+    return (repr(sorted(spec.function.items())), spec.x0)
 
 
 def _log_figures(
@@ -200,7 +209,7 @@ def _log_figures(
         folder = hydra_dir.parent / "plots" if hydra_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         surface = functions.as_numpy(function) if function.model is None else (None, None)
-        plots.save(plots.single_run(run, *surface), folder)
+        plots.save(plots.single_run(run, *surface, function.minimum, function.minimizers), folder)
         tracking.log_files(store, run_id, folder, {}, "plots")
 
 

@@ -25,7 +25,7 @@ from gdsweep.core.scan import ProgressBar, converges, converges_monotonically, d
 from gdsweep.core.spec import ScanSpec
 from gdsweep.core.suggest import FirstReached, suggested_lr
 from gdsweep.jobs import devices, signals
-from gdsweep.jobs.runner import Job, log_config, prepare
+from gdsweep.jobs.runner import Job, log_config, prepare, theory_key
 
 SUMMARY = "scan.csv"
 COLUMNS = ("lr", "regime", "path", "period", "converged", "final_cost", "rate")
@@ -165,6 +165,8 @@ def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):
         "edge_runs": float(found.runs),
         **model.metrics,
     }
+    horizon = _horizon(job, scan, x0, found.stable.lo, model)
+    metrics.update(horizon[0])
     edge_note = zigzag_note = ""
     if critical:
         metrics["edge_over_critical"] = found.stable.lo / critical
@@ -176,6 +178,7 @@ def _edge(job: Job, scan: ScanSpec, x0: torch.Tensor):
         f"  largest lr that converges: {found.stable.lo:.6g} (diverges or cycles at {found.stable.hi:.6g}){edge_note}",
         f"  {'zigzag starts at:' if optimizer.name == 'gd' else 'path turns at:':<26} {found.zigzag.hi:.6g} (monotone at {found.zigzag.lo:.6g}){zigzag_note}",
         f"  {found.rounds} rounds, {found.runs} lrs in batches of {scan.num}, rel_tol={scan.rel_tol:g}",
+        *horizon[1],
     ]
     return metrics, lines
 
@@ -190,8 +193,47 @@ def _theory(job: Job, scan: ScanSpec, x0: torch.Tensor, lr: float) -> theory.Loc
     run = descend_tail(job.function.f, x0, rate, job.spec.N, min(scan.tail, job.spec.N), job.spec.tolerances)
     converging = run.labels.regime[0] == CONVERGING
     return theory.local_model(
-        job.function, run.tail, converging, lr, converged=run.labels.converged[0], optimizer=job.spec.optimizer
+        job.function,
+        run.tail,
+        converging,
+        lr,
+        converged=run.labels.converged[0],
+        optimizer=job.spec.optimizer,
+        start=x0,
+        key=theory_key(job.spec),
     )
+
+
+def _horizon(job: Job, scan: ScanSpec, x0: torch.Tensor, lr: float, model: theory.LocalModel):
+    """Is the run that decides the edge (the largest lr that converged) at its theory point yet?
+
+    When it is still far from it after N steps, the edge found is the horizon's, not the
+    curvature's: say so, and name the N by which that run gets there (metric settle_steps).
+    """
+    if model.point is None:
+        return {}, []
+    rate = torch.tensor([lr], dtype=job.dtype, device=job.device)
+    rule = optimizers.rule(job.spec.optimizer, rate)
+    tail, tol = min(scan.tail, job.spec.N), job.spec.tolerances
+    run = descend_tail(job.function.f, x0, rate, job.spec.N, tail, tol, None, rule)
+    x = run.tail.x[:, 0].double().cpu()
+    distance = torch.linalg.vector_norm(x - model.point, dim=-1).tolist()
+    size = torch.linalg.vector_norm(model.point).item()
+    if not distance or distance[-1] <= theory.SETTLED * (1 + size):
+        return {}, []
+    settle = theory.settle_steps(distance, job.spec.N, size)
+    needed = f"N={_round_up(settle)} would settle it" if settle else "a larger N may settle it"
+    line = (
+        f"  horizon: the run at lr={lr:.6g} is still {distance[-1]:.3g} from the theory point after "
+        f"N={job.spec.N} steps, so this edge is the horizon's, not the curvature's; {needed}"
+    )
+    return ({"settle_steps": float(settle)} if settle else {}), [line]
+
+
+def _round_up(steps: int) -> int:
+    """Up to two significant digits: 17342 -> 18000."""
+    unit = 10 ** max(0, len(str(steps)) - 2)
+    return -(-steps // unit) * unit
 
 
 def _first_failure(holds: list[bool]) -> int | None:

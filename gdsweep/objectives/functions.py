@@ -190,7 +190,13 @@ def build(config: Mapping[str, Any], dim: int) -> Function:
     if name not in REGISTRY:
         known = ", ".join(sorted([*REGISTRY, *MODELS, "expr"]))
         raise GdsweepError("function.name", f"unknown function {name!r}", f"use function=NAME, one of: {known}")
-    function = REGISTRY[name](config, dim)
+    try:
+        function = REGISTRY[name](config, dim)
+    except (TypeError, ValueError) as err:  # a parameter that is not a number (function.a=abc)
+        keys = ", ".join(f"function.{k}" for k in config if k not in ("name", "x0")) or "function"
+        first = keys.split(", ")[0]
+        example = "[1,100]" if isinstance(config.get(first.removeprefix("function.")), (list, tuple)) else "1"
+        raise GdsweepError(keys, f"{err}", f"give numbers, e.g. {first}={example}") from None
     if function.dim is not None and function.dim != dim:
         raise GdsweepError(
             "x0",

@@ -33,10 +33,12 @@ def run_data(lr: float, regime: str, rate: float | None, cost: list, x: list) ->
     return {"lr": lr, "regime": regime, "rate": rate, "cost": cost, "x": x}
 
 
-def single_run(run: dict, surface: Surface | None, slope: Surface | None) -> dict[str, Figure]:
+def single_run(
+    run: dict, surface: Surface | None, slope: Surface | None, f_star: float | None = None, minimizers=()
+) -> dict[str, Figure]:
     """(d) a single run's own cost curve and path."""
-    figures = {"cost_curve.png": cost_curves([run])}
-    path = paths([run], surface, slope)
+    figures = {"cost_curve.png": cost_curves([run], f_star)}
+    path = paths([run], surface, slope, minimizers)
     if path is not None:
         figures["path.png"] = path
     if run.get("sharpness"):
@@ -52,28 +54,56 @@ def save(figures: dict[str, Figure | None], folder) -> None:
             plt.close(figure)
 
 
-def cost_curves(runs: list[dict]) -> Figure:
-    """(a) cost against step for every lr, log scale, coloured by regime.
+def cost_curves(runs: list[dict], f_star: float | None = None) -> Figure:
+    """(a) the gap to the minimum, f(x_k) − f*, against step for every lr, log scale, coloured by regime.
 
-    Each run is a dict with lr, regime and the history `cost` (a list of (step, value)).
+    Each run is a dict with lr, regime and the history `cost` (a list of (step, value)). f* is
+    the function's minimum when known, else the lowest cost of the sweep's converging and
+    oscillating runs. The y-range follows those runs; a diverging curve leaves the frame, and a
+    triangle marks the step where it does (gid `exit lr=…`), so 1e37 never flattens the rest.
     """
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     alpha = 1.0 if len(runs) <= MAX_LABELLED else max(0.15, 8 / len(runs))
     ordered = sorted(runs, key=lambda r: r["lr"])
     shades = palette.colors((index, run["regime"], run["lr"]) for index, run in enumerate(ordered))
+    framing = [r for r in ordered if r["regime"] in ("converging", "oscillating")] or ordered
+    finite = [v for r in framing for _, v in r["cost"] if math.isfinite(v)]
+    known = f_star is not None and math.isfinite(f_star)
+    base = f_star if known else min(finite, default=0.0)
+    gaps = [v - base for r in framing for _, v in r["cost"] if math.isfinite(v) and v - base > 0]
+    floor = min(gaps, default=1.0)
+    low, high = floor / 3, max(gaps, default=1.0) * 3
     for index, run in enumerate(ordered):
-        steps, values = zip(*run["cost"]) if run["cost"] else ((), ())
+        steps = [s for s, _ in run["cost"]]
+        values = [max(v - base, floor) if math.isfinite(v) else math.nan for _, v in run["cost"]]
         label = f"lr={run['lr']:g} ({run['regime']})" if len(runs) <= MAX_LABELLED else None
-        ax.plot(steps, values, color=shades[index], alpha=alpha, label=label, gid=f"lr={run['lr']!r}")
-    all_costs = [v for run in runs for _, v in run["cost"]]
-    ax.set_yscale("log" if all_costs and min(all_costs) > 0 else "symlog")
-    ax.set(xlabel="step k", ylabel="cost f(x_k)", title="Cost per step, one curve per learning rate")
+        color = shades[index]
+        ax.plot(steps, values, color=color, alpha=alpha, label=label, gid=f"lr={run['lr']!r}")
+        if run not in framing:  # a diverging run: where does it leave the frame, above or below?
+            exit_at = _exit(steps, [v - base for _, v in run["cost"]], low, high)
+            if exit_at is not None:
+                marker = "^" if exit_at[1] == high else "v"
+                ax.plot(*exit_at, marker=marker, color=color, clip_on=False, gid=f"exit lr={run['lr']!r}")
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    what = "f(x_k) − f*" if known else "f(x_k) − lowest cost of the sweep"
+    ax.set(xlabel="step k", ylabel=what, title="Gap to the minimum per step, one curve per learning rate")
     if len(runs) <= MAX_LABELLED:
         ax.legend(fontsize="small")
     else:
         ax.legend(handles=_regime_handles(), fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _exit(steps: list, gaps: list[float], low: float, high: float) -> tuple[int, float] | None:
+    """The first step whose gap is above the frame (or not finite), or below it: (step, edge)."""
+    for step, gap in zip(steps, gaps):
+        if not gap <= high:
+            return step, high
+        if gap < low:
+            return step, low
+    return None
 
 
 def regime_map(runs: list[dict], critical_lr: float | None, edge: str = "2/λmax") -> Figure:
@@ -142,53 +172,97 @@ def theory_lines(ax, critical_lr: float | None, edge: str = "2/λmax") -> None:
         ax.axvline(critical_lr, color="tab:purple", linestyle="--", label=f"2/λmax = {critical_lr:.4g}")
 
 
-def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = None) -> Figure | None:
+def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = None, minimizers=()) -> Figure | None:
     """(c) the iterates on the function: 1-D curve with slope lines (one panel per lr), 2-D contours.
 
     Runs carry the iterate history `x` as a list of points; at most MAX_PANELS lrs are drawn,
-    spread over the sweep. None when there is nothing drawable (no function, or n-D > 2).
+    spread over the sweep. None when there is nothing drawable (no function, or n-D > 2). Every
+    panel shows the function's own window (x0, the listed minimisers and where the converging
+    and oscillating runs went); a diverging run is drawn until it leaves that window, and a
+    marker on the window's edge (gid `exit`) says where it went.
     """
     drawn = [r for r in spread(sorted(runs, key=lambda r: r["lr"]), MAX_PANELS) if r.get("x")]
     if surface is None or not drawn or len(drawn[0]["x"][0]) > 2:
         return None
+    dim = len(drawn[0]["x"][0])  # a sweep over x0 can mix dimensions: draw those of the first
+    drawn = [r for r in drawn if len(r["x"][0]) == dim]
+    same = [r for r in runs if r.get("x") and len(r["x"][0]) == dim]
+    low, high = window(same, [m for m in minimizers if len(m) == dim])
     if len(drawn[0]["x"][0]) == 1:
-        return _paths_1d(drawn, surface, slope)
-    return _paths_2d(drawn, surface)
+        return _paths_1d(drawn, surface, slope, low[0], high[0])
+    return _paths_2d(drawn, surface, low, high)
 
 
-def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None) -> Figure:
+def window(runs: list[dict], minimizers=()) -> tuple[np.ndarray, np.ndarray]:
+    """The function's own window: start points, listed minimisers, the points of runs that did not
+    diverge, with a 15 % margin (at least 0.5 a side when they all coincide)."""
+    points = [r["x"][0] for r in runs if r.get("x")] + [list(m) for m in minimizers]
+    points += [p for r in runs if r["regime"] != "diverging" for p in r.get("x", [])]
+    array = np.array([p for p in points if np.isfinite(p).all()], dtype=float)
+    low, high = array.min(0), array.max(0)
+    margin = np.maximum((high - low) * 0.15, 0.5)
+    return low - margin, high + margin
+
+
+def _inside(run: dict, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The run's points up to the first one outside the window, and where it went (None: it stayed)."""
+    xs = np.array(run["x"], dtype=float)
+    out = ~(np.isfinite(xs).all(-1) & (xs >= low).all(-1) & (xs <= high).all(-1))
+    if not out.any():
+        return xs, None
+    first = int(out.argmax())
+    finite = xs[np.isfinite(xs).all(-1)]
+    return xs[:first], (finite[-1] if len(finite) else xs[first])
+
+
+def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None, low: float, high: float) -> Figure:
     fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), dpi=100, squeeze=False)
+    grid = np.linspace(low, high, 400)
+    curve = surface(grid[:, None])
     for ax, run in zip(axes[0], runs):
-        xs = np.array([p[0] for p in run["x"]])
-        finite = xs[np.isfinite(xs)][:50]
-        span = max(np.abs(finite).max(initial=1.0) * 1.15, 1e-3)
-        grid = np.linspace(-span, span, 400)
-        ax.plot(grid, surface(grid[:, None]), color="black", linewidth=1, gid="f")
+        kept, went = _inside(run, np.array([low]), np.array([high]))
+        finite = kept[:50, 0]
+        ax.plot(grid, curve, color="black", linewidth=1, gid="f")
         ys = surface(finite[:, None])
-        ax.plot(finite, ys, "o-", color=COLORS.get(run["regime"], OTHER), markersize=4, linewidth=0.8, gid="iterates")
+        color = COLORS.get(run["regime"], OTHER)
+        ax.plot(finite, ys, "o-", color=color, markersize=4, linewidth=0.8, gid="iterates")
         if slope is not None:
+            dx = (high - low) * 0.075
             for x, y, s in list(zip(finite, ys, slope(finite[:, None])))[:8]:
-                dx = span * 0.15
                 ax.plot([x - dx, x + dx], [y - s * dx, y + s * dx], color="tab:blue", linewidth=0.8, alpha=0.7)
-        ax.set_ylim(min(surface(grid[:, None]).min(), ys.min()) - 0.05 * span, surface(grid[:, None]).max() * 1.05)
+        top, bottom = np.nanmax(curve), min(np.nanmin(curve), ys.min(initial=np.inf))
+        pad = 0.05 * (top - bottom or 1.0)
+        ax.set_ylim(bottom - pad, top + pad)
+        ax.set_xlim(low, high)
+        if went is not None:
+            edge = high if went[0] > high else low
+            y = np.clip(surface(np.array([[edge]]))[0], bottom, top)
+            ax.plot(
+                [edge], [y], marker=">" if edge == high else "<", color=color, markersize=10, clip_on=False, gid="exit"
+            )
+            ax.annotate(f"→ x={went[0]:.3g}", (edge, y), textcoords="offset points", xytext=(-60, 10), fontsize="small")
         ax.set(title=f"lr={run['lr']:g}: {run['regime']}", xlabel="x", ylabel="f(x)")
     fig.suptitle("Iterates on f with their slope lines")
     fig.tight_layout()
     return fig
 
 
-def _paths_2d(runs: list[dict], surface: Surface) -> Figure:
+def _paths_2d(runs: list[dict], surface: Surface, low: np.ndarray, high: np.ndarray) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
-    points = np.array([p for r in runs for p in r["x"] if np.isfinite(p).all() and np.abs(p).max() < 1e6])
-    low, high = points.min(0), points.max(0)
-    margin = np.maximum((high - low) * 0.15, 0.5)
-    gx, gy = np.meshgrid(*(np.linspace(low[i] - margin[i], high[i] + margin[i], 200) for i in (0, 1)))
+    gx, gy = np.meshgrid(*(np.linspace(low[i], high[i], 200) for i in (0, 1)))
     z = surface(np.stack([gx.ravel(), gy.ravel()], -1)).reshape(gx.shape)
     levels = np.quantile(z[np.isfinite(z)], np.linspace(0, 1, 25) ** 2)
     ax.contour(gx, gy, z, levels=np.unique(levels), cmap="Greys", linewidths=0.6)
     for run in runs:
-        xy = np.array([p for p in run["x"] if np.isfinite(p).all() and np.abs(p).max() < 1e6])
-        ax.plot(xy[:, 0], xy[:, 1], ".-", markersize=3, linewidth=0.8, label=f"lr={run['lr']:g} ({run['regime']})")
+        xy, went = _inside(run, low, high)
+        label = f"lr={run['lr']:g} ({run['regime']})"
+        (line,) = ax.plot(xy[:, 0], xy[:, 1], ".-", markersize=3, linewidth=0.8, label=label, gid="iterates")
+        if went is not None:
+            edge = np.clip(went, low, high)
+            ax.plot(*edge, marker="X", color=line.get_color(), markersize=9, clip_on=False, gid="exit")
+            ax.annotate(f"→ ({went[0]:.3g}, {went[1]:.3g})", edge, fontsize="small")
+    ax.set_xlim(low[0], high[0])
+    ax.set_ylim(low[1], high[1])
     ax.set(xlabel="x[0]", ylabel="x[1]", title="Descent paths on the contours of f")
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -12,6 +12,7 @@ import argparse
 import math
 import re
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +102,38 @@ def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], 
     used = set(table["optimizer"]) if "optimizer" in table else {"gd"}
     edge = EDGES.get(next(iter(used)), "") if len(used) == 1 else ""  # mixed optimizers: no one edge
     critical = critical if edge else None
-    surface, slope = _surface(store, runs[0]) if runs else (None, None)
+    function = _function(store, runs[0]) if runs else None
+    surface, slope = functions.as_numpy(function) if function else (None, None)
     return {
-        "cost_curves.png": plots.cost_curves(plotted),
+        "cost_curves.png": plots.cost_curves(plotted, function.minimum if function else None),
         "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
-        "paths.png": plots.paths(plotted, surface, slope),
+        "paths.png": plots.paths(plotted, surface, slope, function.minimizers if function else ()),
         "sharpness.png": plots.sharpness(plotted),
     }
+
+
+def horizon_note(runs: list[Any]) -> str | None:
+    """Converging rows above 2/λmax that have not reached their theory point: the horizon, not theory.
+
+    A run that still converges above the critical lr after N steps is usually one that has not yet
+    reached the minimum whose curvature the critical lr is about; the note names the N by which
+    the slowest of them gets there (metric settle_steps, extrapolated from its last steps).
+    """
+    late = []
+    for run in runs:
+        lr, metrics = _number(run.data.params.get("lr")), run.data.metrics
+        critical, settle = metrics.get("critical_lr"), metrics.get("settle_steps")
+        if run.data.tags.get("regime") == "converging" and critical and lr > critical and settle:
+            late.append((lr, settle))
+    if not late:
+        return None
+    steps = int(max(settle for _, settle in late))
+    unit = 10 ** max(0, len(str(steps)) - 2)
+    shown = ", ".join(f"{lr:g}" for lr, _ in sorted(late))
+    return (
+        f"Horizon: lr={shown} still converge above 2/λmax but have not reached their theory point; "
+        f"N={-(-steps // unit) * unit} would settle them (then theory decides)"
+    )
 
 
 def render(table: pd.DataFrame, color: bool = False) -> str:
@@ -160,17 +186,18 @@ def _plot_input(run: Any, history: dict[str, list]) -> dict:
     return {**data, "sharpness": history.get("sharpness", [])}
 
 
-def _surface(store: tracking.Store, run: Any):
-    """f and f' as numpy functions, rebuilt from the run's logged config (not re-run)."""
+def _function(store: tracking.Store, run: Any) -> functions.Function | None:
+    """The function, rebuilt from the run's logged config (not re-run): f for the path plots, f* for the gaps."""
     try:
-        logged = store.client.download_artifacts(run.info.run_id, "hydra/config.resolved.yaml")
-        config = yaml.safe_load(Path(logged).read_text())
-        if config["x0"] is None:  # a model: no surface to draw a path on
-            return None, None
+        with tempfile.TemporaryDirectory() as scratch:
+            texts = tracking.read_artifacts(store, run.info.run_id, "hydra", ["config.resolved.yaml"], scratch)
+        config = yaml.safe_load(texts["config.resolved.yaml"])
+        if config["x0"] is None:  # a model: no surface to draw a path on, no f* to measure gaps from
+            return None
         x0 = config["x0"] if isinstance(config["x0"], list) else [config["x0"]]
-        return functions.as_numpy(functions.build(config["function"], len(x0)))
+        return functions.build(config["function"], len(x0))
     except Exception:  # noqa: BLE001  (no config artifact, or a function this version lacks: no path plot)
-        return None, None
+        return None
 
 
 def _number(value: Any) -> float:
@@ -180,24 +207,29 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def resolve(target: str, tracking_uri: str | None, outputs_dir: str = "outputs") -> tuple[tracking.Store, str, Path]:
-    """A parent run id, a sweep folder or an experiment name (its latest sweep) -> store, parent, folder."""
+def resolve(
+    target: str, tracking_uri: str | None, outputs_dir: str = "outputs", out: str | None = None
+) -> tuple[tracking.Store, str, Path]:
+    """A parent run id, a sweep folder or an experiment name (its latest sweep) -> store, parent, folder.
+
+    A sweep folder the user names keeps its report in it; a report rebuilt from the store goes
+    to `out` or under this machine's outputs_dir/reports/PARENT_RUN_ID, never to a folder a
+    tag of the store names (gdsweep.sweep_dir is whatever whoever logged the run wrote there).
+    """
     folder = Path(target)
     if (folder / tracking.SWEEP_FILE).is_file():
         sweep = tracking.Sweep.load(folder)
-        return sweep.store, sweep.parent_run_id, folder / "report"
+        return sweep.store, sweep.parent_run_id, Path(out) if out else folder / "report"
     uri = tracking.resolve_uri(tracking_uri, outputs_dir)
     if re.fullmatch(r"[0-9a-f]{32}", target):
         run = tracking.get_run(uri, target)
         store = tracking.Store(uri, run.info.experiment_id)
     else:
         store, run = tracking.latest_sweep(uri, target)
-    sweep_dir = run.data.tags.get("gdsweep.sweep_dir")
-    return (
-        store,
-        run.info.run_id,
-        Path(sweep_dir) / "report" if sweep_dir else Path(outputs_dir) / "reports" / run.info.run_id,
-    )
+    parent = run.info.run_id
+    if not re.fullmatch(r"[0-9a-f]{32}", parent):  # a name for a folder: only what an MLflow run id can be
+        raise LookupError(f"the store answered with a run id that is not one: {parent[:80]!r}")
+    return store, parent, Path(out) if out else Path(outputs_dir) / "reports" / parent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,9 +238,10 @@ def main(argv: list[str] | None = None) -> None:
         "target", help="a sweep's parent run id, its sweep folder, or an experiment name (latest sweep)"
     )
     parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db")
+    parser.add_argument("--out", help="folder for report.csv and the figures (default: outputs/reports/PARENT_RUN_ID)")
     args = parser.parse_args(argv)
     try:
-        store, parent, folder = resolve(args.target, args.tracking_uri)
+        store, parent, folder = resolve(args.target, args.tracking_uri, out=args.out)
     except LookupError as err:
         sys.exit(f"gdsweep.report: error: {err}")
     report = build(store, parent, folder)

@@ -1,4 +1,5 @@
-"""The short terminal table printed after a plain run: lr, regime, final cost, rate. (A sweep prints its report.)"""
+"""The terminal table printed after a plain run: lr, regime, final cost, rate, and the theory columns
+the sweep table has (critical_lr, predicted_regime). (A sweep prints its report.)"""
 
 from __future__ import annotations
 
@@ -16,13 +17,26 @@ class Row:
     rate: float | None = None  # per-step factor of the cost change over the tail
     detail: str = ""  # path / period / error
     optimizer: str = "gd"  # gd | momentum | nesterov | adam
+    critical_lr: float | None = None  # the optimizer's edge at the theory point (None: no theory point, or flat)
+    predicted: str | None = None  # predicted_regime: what the local quadratic model says at this lr
 
 
 def format_table(rows: list[Row]) -> str:
     """Rows sorted by lr (by optimizer first), columns aligned; the optimizer shows unless every row is gd."""
-    header = ("optimizer", "lr", "regime", "final cost", "rate", "detail")
-    ordered = sorted(rows, key=lambda r: (r.optimizer, _lr_key(r)))
-    body = [(r.optimizer, f"{r.lr:g}", r.regime, _cost(r.final_cost), _rate(r.rate), r.detail) for r in ordered]
+    header = ("optimizer", "lr", "regime", "final cost", "rate", "detail", "critical_lr", "predicted_regime")
+    body = [
+        (
+            r.optimizer,
+            f"{r.lr:g}",
+            r.regime,
+            _cost(r.final_cost),
+            _rate(r.rate),
+            r.detail or "-",
+            _critical(r.critical_lr),
+            r.predicted or "-",
+        )
+        for r in sorted(rows, key=lambda r: (r.optimizer, _lr_key(r)))
+    ]
     if all(r.optimizer == "gd" for r in rows):
         header, body = header[1:], [cells[1:] for cells in body]
     widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
@@ -47,6 +61,10 @@ def _cost(value: float | None) -> str:
 
 def _rate(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _critical(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _lr_key(row: Row) -> float:

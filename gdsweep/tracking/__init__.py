@@ -5,6 +5,7 @@ May import: `gdsweep.core`, `gdsweep.objectives`, `gdsweep.errors`, MLflow, torc
 jobs or the app (checked by import-linter). `from gdsweep import tracking` gives the store's API.
 """
 
+from gdsweep.tracking.artifacts import read_artifacts
 from gdsweep.tracking.store import (
     SWEEP_FILE,
     Store,
@@ -39,6 +40,7 @@ __all__ = [
     "log_files",
     "log_run",
     "open_store",
+    "read_artifacts",
     "resolve_uri",
     "start_run",
     "tracked_run",

@@ -25,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.tracking import server
+from gdsweep.tracking import orphans, server, settings
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
@@ -74,10 +74,12 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     """Connect, creating the database schema and the experiment if they do not exist yet.
 
     Call this once in the launching process: several processes creating an SQLite schema at
-    once corrupt it. A new SQLite store is switched to write-ahead logging, which halves the
+    once corrupt it. Runs of this host left RUNNING by a dead process are ended KILLED here. A new SQLite store is switched to write-ahead logging, which halves the
     cost of a commit and lets parallel jobs read while one writes. In the embedded store the
     experiment's artifacts go under outputs_dir.
     """
+    settings.check_experiment(experiment)
+    settings.check_uri(uri)
     if uri.startswith(("http://", "https://")):
         server.require(uri)
     if uri == embedded_uri(outputs_dir):
@@ -90,17 +92,20 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     if new_database:
         with sqlite3.connect(database) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
+    orphans.reap(client, _retry)  # runs of this host left RUNNING by a process that is gone
     found = _retry(client.get_experiment_by_name, experiment)
     if found is None:
         location = None
         if uri == embedded_uri(outputs_dir):
             location = (Path(outputs_dir).resolve() / "artifacts" / experiment).as_uri()
         try:
+            settings.check_artifact_location(location, experiment)
             return Store(uri, _retry(client.create_experiment, experiment, artifact_location=location))
         except MlflowException:  # another process created it first
             found = _retry(client.get_experiment_by_name, experiment)
             if found is None:
                 raise
+    settings.check_artifact_location(found.artifact_location, experiment)
     return Store(uri, found.experiment_id)
 
 
@@ -109,7 +114,7 @@ def start_run(store: Store, name: str, tags: Mapping[str, str], parent_run_id: s
 
     A name over 250 characters (a sweep of 64 lrs) is cut, ending in "…"; gdsweep.overrides keeps them all."""
     name = name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
-    tags = {**tags, "mlflow.runName": name}
+    tags = {**orphans.process_tags(), **tags, "mlflow.runName": name}
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
     return _retry(store.client.create_run, store.experiment_id, run_name=name, tags=tags).info.run_id
