@@ -33,6 +33,7 @@ class RunSpec:
     tolerances: Tolerances = field(default_factory=Tolerances)
     track_sharpness_every: int = 0  # 0: off; K: log λmax along the path every K steps
     chunk_steps: int = 1000  # steps between two flushes to MLflow
+    max_points: int = 2000  # most points per metric history (0: every step); the table artifact has every step
 
 
 @dataclass(frozen=True)

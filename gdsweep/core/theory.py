@@ -78,30 +78,57 @@ class LocalModel:
     series: dict[str, Any]
 
 
+def path_series(function: Landscape, piece: Trajectory, every: int = 0) -> dict[str, Any]:
+    """The per-step theory series of one piece of a run (first lr), for streaming: `dist_to_opt`
+    (distance to the nearest known minimiser) at every row, and `sharpness` (λmax along the path)
+    as {step: value} at the finite iterates whose step is a multiple of `every` (0: none)."""
+    series: dict[str, Any] = {}
+    x = None
+    if function.minimizers:
+        x = piece.x[:, 0].detach().double().cpu()
+        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
+        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1)
+    if every:
+        first = -(-piece.start // every) * every
+        steps = list(range(first, piece.start + piece.steps + 1, every))
+        if steps:
+            x = piece.x[:, 0].detach().double().cpu() if x is None else x
+            finite = [k for k in steps if torch.isfinite(x[k - piece.start]).all()]
+            if finite:
+                rows = x[[k - piece.start for k in finite]]
+                series["sharpness"] = dict(zip(finite, sharpness_along(function.f, rows).tolist()))
+    return series
+
+
 def local_model(
-    function: Landscape, trajectory: Trajectory, converging: bool, lr: float, every: int = 0, converged: bool = False
+    function: Landscape,
+    trajectory: Trajectory,
+    converging: bool,
+    lr: float,
+    every: int = 0,
+    converged: bool = False,
+    start: Tensor | None = None,
 ) -> LocalModel:
     """Theory next to the observation: λmax and the critical lr 2/λmax at the minimum the run
     is about (the known minimiser nearest its end; the point it settled in when that is another
-    well; the last iterate of a converging run when no minimiser is known), the distance to
-    the nearest minimiser per step, and λmax along the path (metric `sharpness`) every
-    track_sharpness_every steps."""
-    x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
-    end = x[-1] if torch.isfinite(x[-1]).all() else x[0]
-    series: dict[str, Any] = {}
-    point, where = (x[-1], "last iterate") if converging else (None, "")
+    well; the last iterate of a converging run when no minimiser is known).
+
+    Reads only the last iterate of `trajectory` (a whole run or its tail) and the start point
+    (`start`, else the trajectory's first row), so a long run needs none of its middle. Given
+    `every`, the trajectory is taken as the whole run and its path series (`dist_to_opt`,
+    `sharpness`: see path_series) come along in `series`.
+    """
+    x_end = trajectory.x[-1, 0].detach().double().cpu()
+    x_start = (trajectory.x[0, 0] if start is None else start.reshape(-1)).detach().double().cpu()
+    end = x_end if torch.isfinite(x_end).all() else x_start
+    series = path_series(function, trajectory, every) if every else {}
+    point, where = (x_end, "last iterate") if converging else (None, "")
     if function.minimizers:
         minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
         nearest = minimizers[torch.linalg.vector_norm(minimizers - end, dim=-1).argmin()]
-        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1).tolist()
         elsewhere = torch.linalg.vector_norm(nearest - end) > 1e-3 * (1 + torch.linalg.vector_norm(nearest))
         if not (converged and elsewhere):  # a run settled in a well that is not a listed minimum
             point, where = nearest, "minimiser"
-    if every:
-        steps = list(range(0, trajectory.steps + 1, every))
-        finite = [k for k in steps if torch.isfinite(x[k]).all()]
-        if finite:
-            series["sharpness"] = dict(zip(finite, sharpness_along(function.f, x[finite]).tolist()))
     if point is None:
         return LocalModel({}, {}, series)
     top = sharpness(function.f, point)
