@@ -1,8 +1,9 @@
 """Which steps of a long run go into its MLflow metric histories (the table artifact keeps them all).
 
 The rule is fixed by N and `tracking.max_points` before the run starts, so it can be applied
-chunk by chunk as the run streams: step 0, step N, an even spread over 0..N and a logarithmic
-spread over 1..N (dense at the start, where a descent changes fastest), plus the first step where
+chunk by chunk as the run streams: steps 0, 1, 2, … up to 1/20 of the budget (the start of the path,
+which the figures draw), step N, an even spread over 0..N and a logarithmic spread from there to N
+(dense early, where a descent changes fastest), plus the first step where
 a value became non-finite and the step before it, wherever that turns out to be. A run stopped
 early also logs the last step it computed. Every series gets the same steps, so the series of
 one run line up; at most `max_points` points per series. numpy only: no MLflow here.
@@ -19,10 +20,12 @@ def kept_steps(n: int, max_points: int | None) -> np.ndarray | None:
     """The steps of 0..n planned for the histories, sorted; None when every step fits (or 0/None)."""
     if not max_points or n + 1 <= max_points:
         return None
-    budget = max_points - RESERVED - 2  # 0 and n are added on top of the spreads
+    budget = max_points - RESERVED - 1  # n is added on top
+    head = budget // 20  # steps 0, 1, 2, ... : the start of the path, as the figures draw it
+    budget -= head
     even = np.linspace(0, n, budget // 2).round()
-    spread = np.geomspace(1, n, budget - budget // 2).round()
-    return np.unique(np.concatenate([[0, n], even, spread]).astype(np.int64))
+    spread = np.geomspace(head, n, budget - budget // 2).round()
+    return np.unique(np.concatenate([np.arange(head), even, spread, [n]]).astype(np.int64))
 
 
 class Thinner:
