@@ -42,6 +42,7 @@ class SweepTracking(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from gdsweep import tracking
+        from gdsweep.jobs import returned
         from gdsweep.report import sweep as report
 
         sweep, self._sweep = self._sweep, None
@@ -53,7 +54,9 @@ class SweepTracking(Callback):
         built = None  # a sweep of scans has no per-lr report: each scan run carries its own
         try:
             if not scans:
-                built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
+                known, surface = returned.take([run.info.run_id for run in runs])  # jobs that ran in this process
+                folder = Path(config.hydra.sweep.dir) / "report"
+                built = report.build(sweep.store, sweep.parent_run_id, folder, runs, known, surface)
         finally:
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         if built:

@@ -23,7 +23,7 @@ from gdsweep.core.follow import Follower, tail_rows
 from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes
 from gdsweep.core.spec import RunSpec
 from gdsweep.errors import GdsweepError
-from gdsweep.jobs import devices, signals
+from gdsweep.jobs import devices, returned, signals
 from gdsweep.objectives import functions
 from gdsweep.report.table import Row, describe
 from gdsweep.tracking import provenance
@@ -146,6 +146,8 @@ def execute(
         run = plots_input(spec.lr, labels, stream.sample)
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, run, hydra_dir)
+        else:  # the sweep's report, built in this process, takes it from here
+            returned.plotted[run_id], returned.surfaces[run_id] = run, functions.as_numpy(function)
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     return Outcome(run_id, store.uri, Row(spec.lr, labels.regime[0], final_cost, rate, detail), run)
 

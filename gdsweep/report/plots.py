@@ -2,7 +2,8 @@
 
 "Visualize, visualize, and visualize": the article teaches with the parabola, its slope lines
 and the point swinging between two values; these figures draw the same for every lr of a sweep.
-Headless (Agg), PNG. Each function returns the figure so tests can read its line data.
+Headless: matplotlib's object API (Figure + the Agg canvas), never pyplot, so nothing global is
+set up or kept; PNG. Each function returns the figure so tests can read its line data.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import math
 from collections.abc import Callable
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -41,11 +40,17 @@ def single_run(run: dict, surface: Surface | None, slope: Surface | None) -> dic
 
 
 def save(figures: dict[str, Figure | None], folder) -> None:
-    """Write each figure as PNG into folder and free it."""
+    """Write each figure as PNG into folder."""
     for name, figure in figures.items():
         if figure is not None:
             figure.savefig(folder / name)
-            plt.close(figure)
+
+
+def subplots(*grid: int, figsize: tuple[float, float], **options) -> tuple[Figure, object]:
+    """pyplot.subplots without pyplot: a Figure on an Agg canvas and its axes."""
+    fig = Figure(figsize=figsize, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*grid, **options)
 
 
 def cost_curves(runs: list[dict]) -> Figure:
@@ -53,7 +58,7 @@ def cost_curves(runs: list[dict]) -> Figure:
 
     Each run is a dict with lr, regime and the history `cost` (a list of (step, value)).
     """
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    fig, ax = subplots(figsize=(8, 5))
     alpha = 1.0 if len(runs) <= MAX_LABELLED else max(0.15, 8 / len(runs))
     ordered = sorted(runs, key=lambda r: r["lr"])
     for run in ordered:
@@ -78,7 +83,7 @@ def regime_map(runs: list[dict], critical_lr: float | None) -> Figure:
     rate < 1: the cost shrinks (converging); = 1: it neither shrinks nor grows (oscillating);
     > 1: it grows (diverging). Theory puts the zigzag onset at 1/λmax and the edge at 2/λmax.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    fig, ax = subplots(figsize=(8, 4.5))
     for regime, color in COLORS.items():
         chosen = [r for r in runs if r["regime"] == regime and r["rate"] is not None and math.isfinite(r["rate"])]
         ax.scatter([r["lr"] for r in chosen], [r["rate"] for r in chosen], color=color, label=regime, zorder=3)
@@ -114,7 +119,7 @@ def paths(runs: list[dict], surface: Surface | None, slope: Surface | None = Non
 
 
 def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None) -> Figure:
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), dpi=100, squeeze=False)
+    fig, axes = subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), squeeze=False)
     for ax, run in zip(axes[0], runs):
         xs = np.array([p[0] for p in run["x"]])
         finite = xs[np.isfinite(xs)][:50]
@@ -135,7 +140,7 @@ def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None) -> Figu
 
 
 def _paths_2d(runs: list[dict], surface: Surface) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig, ax = subplots(figsize=(7, 6))
     points = np.array([p for r in runs for p in r["x"] if np.isfinite(p).all() and np.abs(p).max() < 1e6])
     low, high = points.min(0), points.max(0)
     margin = np.maximum((high - low) * 0.15, 0.5)
@@ -158,7 +163,7 @@ def _shade(run: dict, same_regime: list[dict]) -> tuple:
     if run["regime"] not in maps or len(same_regime) == 1:
         return matplotlib.colors.to_rgba(COLORS.get(run["regime"], OTHER))
     position = same_regime.index(run) / (len(same_regime) - 1)
-    return plt.get_cmap(maps[run["regime"]])(0.45 + 0.5 * position)
+    return matplotlib.colormaps[maps[run["regime"]]](0.45 + 0.5 * position)
 
 
 def spread(items: list, count: int = MAX_PANELS) -> list:
