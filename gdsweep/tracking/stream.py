@@ -14,6 +14,7 @@ is raised in the runner at its next hand-over or at the close.
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import tempfile
 import threading
@@ -63,7 +64,8 @@ class SeriesStream:
             step, row = self._last
             log_run(self.store, self.run_id, series={k: {step: v} for k, v in row.items()})
             for key, value in row.items():
-                self.sample.setdefault(key, []).append((step, value))
+                if math.isfinite(value):
+                    self.sample.setdefault(key, []).append((step, value))
         if self.table.close():
             log_file(self.store, self.run_id, self.table.path, table_writer.ARTIFACT_DIR)
 
@@ -101,8 +103,8 @@ class SeriesStream:
             chosen, _ = self._sampler.select(first, finite)
             steps = (chosen + first).tolist()
             series = {key: dict(zip(steps, values[chosen].tolist())) for key, values in columns.items()}
-        for key, points in series.items():
-            self.sample.setdefault(key, []).extend(sorted(points.items()))
+        for key, points in series.items():  # finite values only, as in the histories
+            self.sample.setdefault(key, []).extend(p for p in sorted(points.items()) if math.isfinite(p[1]))
 
 
 @contextlib.contextmanager
