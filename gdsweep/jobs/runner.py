@@ -156,7 +156,8 @@ def plots_input(lr: float, labels: Regimes, sample: Mapping[str, list[tuple[int,
     """What the figures read of a run (plots.run_data's shape), from the stream's bounded sample."""
     x = [[v] for _, v in sample.get("x", [])]
     if not x and sample.get("x_0"):
-        x = [[a, b] for (_, a), (_, b) in zip(sample["x_0"], sample.get("x_1", []))]
+        second = dict(sample.get("x_1", []))  # by step: each series kept its finite points only
+        x = [[a, second[step]] for step, a in sample["x_0"] if step in second]
     return {"lr": lr, "regime": labels.regime[0], "rate": labels.rate[0], "cost": list(sample.get("cost", [])), "x": x}
 
 
