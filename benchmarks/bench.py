@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+from references import bare_batched_loop, bare_loop  # benchmarks/ is on sys.path
 from timing import (  # benchmarks/ is on sys.path when this file is run
     ENV,
     difference,
@@ -50,18 +51,6 @@ from timing import (  # benchmarks/ is on sys.path when this file is run
 from gdsweep.core.article import article_loop
 
 LRS = "lr=0.01,0.1,1.0"
-
-
-def bare_loop(steps: int, lr: float = 0.01) -> torch.Tensor:
-    """The bare scalar autograd step: y = x**2; y.backward(); x -= lr*x.grad; x.grad = None."""
-    x = torch.tensor(4.0, requires_grad=True)
-    for _ in range(steps):
-        y = x**2
-        y.backward()
-        with torch.no_grad():
-            x -= lr * x.grad
-        x.grad = None
-    return x
 
 
 def per_step(call, steps: int):
@@ -184,21 +173,6 @@ def report_of_200(folder: Path) -> None:
     start = time.perf_counter()
     report.build(store, sweep.parent_run_id, outputs / "report")  # from MLflow alone, as the command does
     print(f"(f) report of a 200-lr sweep from MLflow: {time.perf_counter() - start:.1f} s (goal < 10 s)")
-
-
-def bare_batched_loop(lrs: torch.Tensor, steps: int) -> torch.Tensor:
-    """The same arithmetic as a scan with nothing kept: forward, backward, update, for every lr at once."""
-    x = torch.full((lrs.shape[0], 1), 4.0, dtype=lrs.dtype).requires_grad_(True)
-    column, seed = lrs.unsqueeze(-1), None
-    for k in range(steps + 1):
-        cost = x**2
-        seed = torch.ones_like(cost) if seed is None else seed
-        cost.backward(seed)
-        with torch.no_grad():
-            if k < steps:
-                x.sub_(column * x.grad)
-        x.grad = None
-    return x
 
 
 def scans(folder: Path, repeats: int = 5) -> None:
