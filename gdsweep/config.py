@@ -29,6 +29,7 @@ class TrackingConfig:
     experiment: str = "gdsweep"
     run_name: str | None = None  # unset: the command-line overrides, e.g. "lr=0.1"
     chunk_steps: int = 1000  # steps computed between two flushes to MLflow: a hard kill loses at most these
+    max_points: Any = 2000  # most points per metric history; 0 or null: every step (the table has every step)
 
 
 @dataclass
@@ -74,6 +75,7 @@ def validate(cfg: DictConfig) -> RunSpec:
         chunk_steps=_whole("tracking.chunk_steps", cfg.tracking.chunk_steps, 1, "1000"),
         optimizer=optimizer_spec(cfg.get("optimizer")),
         threads=0 if cfg.get("threads", "auto") == "auto" else _whole("threads", cfg.threads, 1, "1"),
+        max_points=_max_points(cfg.tracking.get("max_points", 2000)),
     )
 
 
@@ -118,6 +120,24 @@ def _fraction(key: str, value: Any, example: str) -> float:
     if not _is_number(value) or not 0 <= value < 1:
         raise GdsweepError(key, f"{_show(value)} is not in [0, 1)", f"give e.g. {key}={example}")
     return float(value)
+
+
+MIN_POINTS = 16  # a history thinner than this could not hold step 0, step N and a spread between
+
+
+def _max_points(value: Any) -> int:
+    """tracking.max_points: 0 or null keep every step; else a whole number >= MIN_POINTS."""
+    if value is None or (_is_number(value) and value == 0):
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < MIN_POINTS:
+        raise GdsweepError(
+            "tracking.max_points",
+            f"{value!r} is not 0, null or a whole number >= {MIN_POINTS}",
+            "use e.g. tracking.max_points=2000 (0 logs every step)",
+        )
+    return value
 
 
 SCAN_MODES, SPACINGS = ("dense", "edge"), ("log", "linear")

@@ -34,6 +34,8 @@ BAD = [
     (f"""function=expr "function.expr='{"-" * 60}x'" """, "function.expr:"),
     ("track_sharpness_every=-1", "track_sharpness_every:"),
     ("tracking.chunk_steps=0", "tracking.chunk_steps:"),
+    ("tracking.max_points=5", "tracking.max_points:"),
+    ("tracking.max_points=abc", "tracking.max_points:"),
     ("scan=dense scan.lr_min=-1", "scan.lr_min:"),
     ("scan=dense scan.spacing=cubic", "scan.spacing:"),
     ("scan=dense scan.lr_min=2 scan.lr_max=1", "scan.lr_max:"),

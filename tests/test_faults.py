@@ -46,7 +46,16 @@ def wait_for_logged_steps(tmp_path, at_least: int, process: subprocess.Popen, ti
 def test_a_signal_mid_run_ends_it_killed_with_every_computed_step_logged(tmp_path, signum):
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gdsweep", "N=50000000", "tracking.chunk_steps=500", "device=cpu"],
+        # max_points=0: every step in the metric histories too, so the test can watch them grow
+        [
+            sys.executable,
+            "-m",
+            "gdsweep",
+            "N=50000000",
+            "tracking.chunk_steps=500",
+            "tracking.max_points=0",
+            "device=cpu",
+        ],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.PIPE,
@@ -72,6 +81,9 @@ def test_a_signal_mid_run_ends_it_killed_with_every_computed_step_logged(tmp_pat
     for key in ("cost", "grad_norm", "x"):
         steps = sorted(p.step for p in client.get_metric_history(run_id, key))
         assert steps == list(range(stopped_at + 1)), key  # every step computed, none twice, no gap
+    store = tracking.Store(client.tracking_uri, run.info.experiment_id)
+    table = tracking.read_trajectory(store, run_id)  # the table artifact is logged before the run ends KILLED
+    assert table["step"].tolist() == list(range(stopped_at + 1))
     assert stopped_at >= 1000 and stopped_at % 500 == 0
 
 

@@ -17,6 +17,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gdsweep.core.optimizers import Rule
 
+WIDE = 4096  # lrs × coordinates from which a step's record goes into preallocated buffers
 Objective = Callable[[Tensor], Tensor]
 """f maps points of shape (B, D) to costs of shape (B,) or (B, 1); rows must not interact.
 
@@ -67,12 +68,21 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None 
     rule: another update (momentum, Nesterov, Adam; `optimizers.rule`) in place of
     x <- x - lr * grad; it keeps its state, so a later call continues where this one stopped.
     """
-    batch = lr.shape[0]
-    x = x0.detach().to(lr.dtype).expand(batch, x0.shape[-1]).clone().requires_grad_(True)
+    batch, dim = lr.shape[0], x0.shape[-1]
+    x = x0.detach().to(lr.dtype).expand(batch, dim).clone().requires_grad_(True)
     lr_column = lr.unsqueeze(-1)
     no_grad = torch.no_grad()
     seed = None  # d(sum of costs)/d(cost); with one lr torch makes it, skipping the shape checks
-    xs, costs, grads = [], [], []
+    # Many lrs (or a large point): the record goes into buffers made once per call, so no tensor
+    # is allocated and kept per step and nothing is stacked at the end (for 10^4 lrs per-step
+    # clones and a final stack cost about as much as the descent). One small row: appending the
+    # step's own tensors and stacking once per call is cheaper than indexing into buffers.
+    wide = batch * dim >= WIDE
+    if wide:
+        options = {"dtype": lr.dtype, "device": lr.device}
+        xs, costs, grads = (torch.empty(steps + 1, batch, *rest, **options) for rest in ((dim,), (), (dim,)))
+    else:
+        xs, costs, grads = [], [], []
     for k in range(steps + 1):
         cost = f(x)
         if seed is None and batch > 1:
@@ -80,21 +90,21 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None 
         cost.backward(seed)
         grad = x.grad
         x.grad = None  # zero the grad (set_to_none, as optimizer.zero_grad does)
-        costs.append(cost.detach())
-        grads.append(grad)  # a fresh tensor every step: no copy needed
         with no_grad:
-            xs.append(x.clone())
+            if wide:
+                costs[k], grads[k], xs[k] = cost.reshape(batch), grad, x
+            else:
+                costs.append(cost.detach())
+                grads.append(grad)  # a fresh tensor every step: no copy needed
+                xs.append(x.clone())
             if k < steps:
                 if rule is None:
-                    x.sub_(lr_column * grad)
+                    x.sub_(lr_column * grad)  # the update
                 else:
                     rule.step(x, grad)
-    return Trajectory(
-        lr=lr,
-        x=torch.stack(xs),
-        cost=torch.stack(costs).reshape(steps + 1, batch),
-        grad_norm=torch.linalg.vector_norm(torch.stack(grads), dim=-1),
-    )
+    if not wide:
+        xs, costs, grads = torch.stack(xs), torch.stack(costs).reshape(steps + 1, batch), torch.stack(grads)
+    return Trajectory(lr=lr, x=xs, cost=costs, grad_norm=torch.linalg.vector_norm(grads, dim=-1))
 
 
 def descend_in_chunks(

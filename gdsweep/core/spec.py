@@ -45,6 +45,7 @@ class RunSpec:
     chunk_steps: int = 1000  # steps between two flushes to MLflow
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     threads: int = 0  # torch CPU threads; 0: auto (one for small problems)
+    max_points: int = 2000  # most points per metric history (0: every step); the table artifact has every step
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,39 @@ class LocalModel:
     point: Tensor | None = None  # the theory point (None: none found, f unbounded below)
 
 
+def path_series(
+    function: Landscape, piece: Trajectory, every: int = 0, preconditioners: dict[int, Tensor] | None = None
+) -> dict[str, Any]:
+    """The per-step theory series of one piece of a run (first lr), for streaming: `dist_to_opt`
+    (distance to the nearest known minimiser) at every row; `sharpness` (λmax along the path) as
+    {step: value} at the finite iterates whose step is a multiple of `every` (0: none); and, for
+    Adam, `preconditioned_sharpness` (λmax of P⁻¹H, P = diag(√v̂) + eps) at the iterates whose
+    preconditioner the rule recorded (taken out of `preconditioners`, so memory stays bounded)."""
+    series: dict[str, Any] = {}
+    x = piece.x[:, 0].detach().double().cpu()
+    if function.minimizers:
+        minimizers = torch.tensor(function.minimizers, dtype=torch.float64)
+        series["dist_to_opt"] = torch.cdist(x, minimizers).amin(-1)
+    last = piece.start + piece.steps
+    if every:
+        first = -(-piece.start // every) * every
+        finite = [k for k in range(first, last + 1, every) if torch.isfinite(x[k - piece.start]).all()]
+        if finite:
+            rows = x[[k - piece.start for k in finite]]
+            along = sharpness_along if x.shape[-1] <= curvature.FULL_HESSIAN_MAX else curvature.sharpness_path
+            series["sharpness"] = dict(zip(finite, along(function.f, rows).tolist()))
+    if preconditioners:
+        here = [k for k in sorted(preconditioners) if piece.start <= k <= last]
+        scales = [preconditioners.pop(k)[0] for k in here]
+        kept = [(k, s) for k, s in zip(here, scales) if torch.isfinite(x[k - piece.start]).all()]
+        if kept:
+            rows = x[[k - piece.start for k, _ in kept]]
+            scale = torch.stack([s for _, s in kept]).double().cpu().rsqrt()
+            top = sharpness_along(function.f, rows, scale=scale).tolist()
+            series["preconditioned_sharpness"] = dict(zip([k for k, _ in kept], top))
+    return series
+
+
 def local_model(
     function: Landscape,
     trajectory: Trajectory,
@@ -170,7 +203,6 @@ def local_model(
     every: int = 0,
     converged: bool = False,
     optimizer: OptimizerSpec = GD,
-    preconditioners: dict[int, Tensor] | None = None,
     start: Tensor | None = None,
     key: Hashable | None = None,
 ) -> LocalModel:
@@ -181,36 +213,25 @@ def local_model(
     otherwise (no minimiser listed, or the run cycled or diverged) the local minimiser that
     descent from `start` (x0; the trajectory's first row by default) heads for, found by
     `heading_for` once per `key`. Unbounded below: theory_point=none, predicted_regime=unknown.
-    Also: the distance to the nearest listed minimiser per step, the distance from the end to
-    the theory point (metric theory_distance) with the step count by which a converging run
-    should get there (settle_steps), and λmax along the path every track_sharpness_every steps.
-    The critical lr is the optimizer's edge (`edge_factor` / λmax).
+    Also the distance from the end to the theory point (metric theory_distance) with the step
+    count by which a converging run should get there (settle_steps). The critical lr is the
+    optimizer's edge (`edge_factor` / λmax).
+
+    Reads only the last rows of `trajectory` (a whole run or its tail) and the start point, so a
+    long run needs none of its middle. Given `every`, the trajectory is taken as the whole run and
+    its path series (`dist_to_opt`, `sharpness`: see path_series) come along in `series`.
     """
-    x = trajectory.x[:, 0].detach().double().cpu()  # (N+1, D)
+    x = trajectory.x[:, 0].detach().double().cpu()  # (rows, D): the run or its tail
     finite_end = bool(torch.isfinite(x[-1]).all())
-    end = x[-1] if finite_end else x[0]
-    series: dict[str, Any] = {}
+    origin = (x[0] if start is None else start.detach().double().cpu()).reshape(-1)
+    end = x[-1] if finite_end else origin
+    series = path_series(function, trajectory, every) if every else {}
     listed = torch.tensor(function.minimizers, dtype=torch.float64) if function.minimizers else None
-    if listed is not None:
-        series["dist_to_opt"] = torch.cdist(x, listed).amin(-1).tolist()
-    if every:
-        steps = list(range(0, trajectory.steps + 1, every))
-        finite = [k for k in steps if torch.isfinite(x[k]).all()]
-        if finite:
-            along = sharpness_along if x.shape[-1] <= curvature.FULL_HESSIAN_MAX else curvature.sharpness_path
-            series["sharpness"] = dict(zip(finite, along(function.f, x[finite]).tolist()))
-    if preconditioners:  # Adam: λmax of P⁻¹H, P = diag(√v̂) + eps, at the recorded iterates
-        kept = [k for k in sorted(preconditioners) if torch.isfinite(x[k]).all()]
-        if kept:
-            scale = torch.stack([preconditioners[k][0] for k in kept]).double().cpu().rsqrt()
-            top = sharpness_along(function.f, x[kept], scale=scale).tolist()
-            series["preconditioned_sharpness"] = dict(zip(kept, top))
     if converged and finite_end:
         point, where = _snap(x[-1], listed, "last iterate")
     elif converging and listed is not None and finite_end:
         point, where = listed[torch.linalg.vector_norm(listed - end, dim=-1).argmin()], "minimiser"
     else:
-        origin = x[0] if start is None else start.detach().double().cpu().reshape(-1)
         found = heading_for(function.f, origin, key)
         if found is None:
             return LocalModel({"predicted_regime": "unknown", "theory_point": "none"}, {}, series)

@@ -43,6 +43,7 @@ class SweepTracking(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from gdsweep import tracking
+        from gdsweep.jobs import returned
         from gdsweep.report import sweep as report
         from gdsweep.tracking import links
 
@@ -56,7 +57,9 @@ class SweepTracking(Callback):
         try:
             _color_runs(sweep.store, runs)
             if not scans:
-                built = report.build(sweep.store, sweep.parent_run_id, Path(config.hydra.sweep.dir) / "report", runs)
+                known, surface = returned.take([run.info.run_id for run in runs])  # jobs that ran in this process
+                folder = Path(config.hydra.sweep.dir) / "report"
+                built = report.build(sweep.store, sweep.parent_run_id, folder, runs, known, surface)
         finally:
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         if built:

@@ -4,8 +4,9 @@
 
 The run's resolved config (artifact hydra/config.resolved.yaml) and overrides are read back, the
 job is run again as a new run in the same store, tagged gdsweep.reproduces=RUN_ID, and the two
-runs' per-step series are compared value for value. On the CPU with the same versions they are
-bitwise identical, in float32 and float64.
+runs' per-step series are compared value for value, every step: from their trajectory tables
+(trajectory/trajectory.parquet), or from the metric histories of a run logged before tables
+existed. On the CPU with the same versions they are bitwise identical, in float32 and float64.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def reproduce(uri: str, run_id: str, outputs_dir: str = "outputs") -> Reproducti
     cfg.outputs_dir = outputs_dir
     cfg.tracking.run_name = f"reproduce {source.info.run_name}"
     outcome = execute(cfg, overrides or [], None, None, {"gdsweep.reproduces": run_id})
+    try:  # every step, from the two runs' tables (their histories may be thinned)
+        difference = tracking.same_trajectory(store, run_id, outcome.run_id)
+        return Reproduction(outcome.run_id, difference is None, difference)
+    except LookupError:  # a run logged before the table existed: its histories hold every step
+        pass
     before = tracking.histories(store, run_id, COMPARED)
     after = tracking.histories(store, outcome.run_id, COMPARED)
     for key in COMPARED:

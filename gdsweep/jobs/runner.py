@@ -7,7 +7,6 @@ The only module that joins the pieces; Hydra reaches it through `gdsweep.app`, t
 from __future__ import annotations
 
 import dataclasses
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,16 +20,18 @@ from gdsweep import tracking
 from gdsweep.config import validate
 from gdsweep.core import curvature, optimizers, theory
 from gdsweep.core.descent import Trajectory, descend_in_chunks
-from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes, classify
+from gdsweep.core.follow import Follower, tail_rows
+from gdsweep.core.regimes import CONVERGING, OSCILLATING, Regimes
 from gdsweep.core.spec import RunSpec
 from gdsweep.errors import GdsweepError
-from gdsweep.jobs import devices, signals
+from gdsweep.jobs import devices, returned, signals
 from gdsweep.objectives import functions
 from gdsweep.report import palette
 from gdsweep.report.table import Row, describe
 from gdsweep.tracking import links, provenance
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+SPARSE = ("sharpness", "preconditioned_sharpness")  # series measured every K steps, not every step
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Outcome:
     run_id: str
     uri: str
     row: Row
+    plotted: dict | None = None  # what the figures read of the run (its sampled cost and iterates)
 
 
 @dataclass(frozen=True)
@@ -118,61 +120,66 @@ def execute(
     """
     job = prepare(cfg, overrides, sweep, extra_tags)
     spec, function, store, dtype, device, params = job.spec, job.function, job.store, job.dtype, job.device, job.params
+    folder = hydra_dir.parent if hydra_dir is not None else None  # the table lands next to .hydra
     with signals.deferred() as stop, tracking.tracked_run(store, job.name, job.tags, job.parent) as run_id:
         x0 = torch.tensor(spec.x0, dtype=dtype, device=device)
         lr = torch.tensor([spec.lr], dtype=dtype, device=device)
-        pieces = []
         rule = optimizers.rule(spec.optimizer, lr)  # None for gd: the article's update
         if rule is not None and spec.optimizer.name == "adam":
             rule.record_every = spec.track_sharpness_every  # for the preconditioned sharpness
-        for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps, rule):
-            pieces.append(piece)  # logged as it comes: a kill loses at most one chunk
-            series = {**_series(piece), **(function.model.series(piece.x[:, 0]) if function.model else {})}
-            tracking.log_run(
-                store, run_id, params=params if len(pieces) == 1 else {}, series=series, first_step=piece.start
-            )
-            stop.check(f"after step {piece.start + piece.steps} of {spec.N} (all logged)")
-        trajectory = Trajectory.join(pieces)
-        labels = classify(trajectory.cost, trajectory.x, trajectory.grad_norm, spec.tolerances)
-        final_cost, rate = trajectory.cost[-1, 0].item(), labels.rate[0]
-        reached = (trajectory.grad_norm[:, 0] <= spec.tolerances.grad_tol).nonzero()
+        follow = Follower(spec.N, tail_rows(spec.N, 1, len(spec.x0)), spec.tolerances.grad_tol)
+        every, tracked = _sharpness_every(spec), {}
+        with tracking.streamed(store, run_id, spec.N, spec.max_points, folder, params) as stream:
+            for piece in descend_in_chunks(function.f, x0, lr, spec.N, spec.chunk_steps, rule):
+                path = theory.path_series(function, piece, every, rule.preconditioners if rule is not None else None)
+                sparse = {key: path.pop(key) for key in SPARSE if path.get(key)}
+                tracked.update(sparse.get("sharpness", {}))
+                if function.model is not None:  # param_norm, accuracy: not the raw weights
+                    path.update({k: torch.tensor(v) for k, v in function.model.series(piece.x[:, 0]).items()})
+                stream.put(piece.start, _columns(piece, path), sparse)
+                follow.add(piece)  # the labels' tail and running statistics: memory bounded in N
+                stop.check(f"after step {piece.start + piece.steps} of {spec.N} (all logged)")
+        tail, labels = follow.labels(spec.tolerances)
+        final_cost, rate = tail.cost[-1, 0].item(), labels.rate[0]
         local = theory.local_model(
             function,
-            trajectory,
+            tail,
             labels.regime[0] == CONVERGING,
             spec.lr,
-            spec.track_sharpness_every,
-            labels.converged[0],
-            spec.optimizer,
-            rule.preconditioners if rule is not None else None,
-            start=x0,
+            converged=labels.converged[0],
+            optimizer=spec.optimizer,
+            start=follow.start,
             key=theory_key(spec),
         )
         tracking.log_run(
             store,
             run_id,
             tags={
-                **_result_tags(labels, trajectory.cost[:, 0].tolist()),
+                **_result_tags(labels, follow.blown),
                 **local.tags,
+                "gdsweep.thinned": str(stream.thinned).lower(),
                 links.COLOR_TAG: palette.color(labels.regime[0]),  # a sweep shades it by lr at its end
             },
             metrics={
                 "final_cost": final_cost,
                 "rate": rate,
-                **({"steps_to_tol": float(reached[0])} if len(reached) else {}),
+                **({"steps_to_tol": float(follow.reached)} if follow.reached is not None else {}),
                 **_adam_edge(spec),
                 **local.metrics,
-                **(curvature.at_start(function.f, trajectory.x[0, 0]) if function.model else {}),
+                **(curvature.at_start(function.f, x0) if function.model else {}),
             },
-            series=local.series,
         )
         log_config(job, run_id, overrides, hydra_dir)
+        run = {**plots_input(spec.lr, labels, stream.sample), "sharpness": sorted(tracked.items())}
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
-            _log_figures(store, run_id, function, trajectory, labels, hydra_dir, local.series.get("sharpness"))
+            _log_figures(store, run_id, function, run, hydra_dir)
+        else:  # the sweep's report, built in this process, takes it from here
+            surface = functions.as_numpy(function) if function.model is None else (None, None)
+            returned.plotted[run_id], returned.surfaces[run_id] = run, surface
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     theory_columns = {"critical_lr": local.metrics.get("critical_lr"), "predicted": local.tags.get("predicted_regime")}
     row = Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name, **theory_columns)
-    return Outcome(run_id, store.uri, row)
+    return Outcome(run_id, store.uri, row, run)
 
 
 def _adam_edge(spec: RunSpec) -> dict[str, float]:
@@ -188,23 +195,22 @@ def theory_key(spec: RunSpec) -> tuple:
     return (repr(sorted(spec.function.items())), spec.x0)
 
 
+def plots_input(lr: float, labels: Regimes, sample: Mapping[str, list[tuple[int, float]]]) -> dict:
+    """What the figures read of a run (plots.run_data's shape), from the stream's bounded sample."""
+    x = [[v] for _, v in sample.get("x", [])]
+    if not x and sample.get("x_0"):
+        second = dict(sample.get("x_1", []))  # by step: each series kept its finite points only
+        x = [[a, second[step]] for step, a in sample["x_0"] if step in second]
+    return {"lr": lr, "regime": labels.regime[0], "rate": labels.rate[0], "cost": list(sample.get("cost", [])), "x": x}
+
+
 def _log_figures(
-    store: tracking.Store,
-    run_id: str,
-    function: functions.Function,
-    trajectory: Trajectory,
-    labels: Regimes,
-    hydra_dir: Path | None,
-    sharpness: dict[int, float] | None = None,
+    store: tracking.Store, run_id: str, function: functions.Function, run: dict, hydra_dir: Path | None
 ) -> None:
-    """The run's cost curve, path on f (1-D and 2-D) and sharpness (when tracked), logged under plots/."""
+    """The run's cost curve, path on f (1-D and 2-D) and sharpness (when tracked), drawn from the
+    points the run kept, logged under plots/."""
     from gdsweep.report import plots
 
-    x = trajectory.x[:, 0].double().cpu().tolist() if trajectory.x.shape[-1] <= 2 else []
-    run = plots.run_data(
-        trajectory.lr[0].item(), labels.regime[0], labels.rate[0], list(enumerate(trajectory.cost[:, 0].tolist())), x
-    )
-    run["sharpness"] = sorted(sharpness.items()) if sharpness else []
     with tempfile.TemporaryDirectory() as scratch:
         folder = hydra_dir.parent / "plots" if hydra_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -213,28 +219,36 @@ def _log_figures(
         tracking.log_files(store, run_id, folder, {}, "plots")
 
 
-def _series(trajectory: Trajectory) -> dict[str, list[float]]:
-    """The per-step series of the first (here: only) learning rate; the iterates in 1-D (x)
-    and 2-D (x_0, x_1), where the report can draw them. Step k is row k - trajectory.start."""
-    series = {"cost": trajectory.cost[:, 0].tolist(), "grad_norm": trajectory.grad_norm[:, 0].tolist()}
-    dim = trajectory.x.shape[-1]
+def _sharpness_every(spec: RunSpec) -> int:
+    """track_sharpness_every, widened by a whole factor when its points would exceed tracking.max_points."""
+    every = spec.track_sharpness_every
+    if not every or not spec.max_points:
+        return every
+    return every * -(-(spec.N // every + 1) // spec.max_points)
+
+
+def _columns(piece: Trajectory, path: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-step columns of the first (here: only) learning rate as numpy, row k = step piece.start + k:
+    cost, grad_norm, the iterates in 1-D (x) and 2-D (x_0, x_1), and the per-step theory series."""
+    columns = {"cost": piece.cost[:, 0], "grad_norm": piece.grad_norm[:, 0]}
+    dim = piece.x.shape[-1]
     if dim == 1:
-        series["x"] = trajectory.x[:, 0, 0].tolist()
+        columns["x"] = piece.x[:, 0, 0]
     if dim == 2:
-        series.update({f"x_{i}": trajectory.x[:, 0, i].tolist() for i in range(2)})
-    return series
+        columns.update({f"x_{i}": piece.x[:, 0, i] for i in range(2)})
+    columns.update(path)
+    return {key: value.detach().cpu().numpy() for key, value in columns.items()}
 
 
-def _result_tags(labels: Regimes, cost: list[float]) -> dict[str, str]:
+def _result_tags(labels: Regimes, blown: int | None) -> dict[str, str]:
     """regime and converged always; path on converging runs, period on oscillating ones."""
     tags = {"regime": labels.regime[0], "converged": str(labels.converged[0]).lower()}
     if labels.regime[0] == CONVERGING:
         tags["path"] = labels.path[0]
     if labels.regime[0] == OSCILLATING:
         tags["period"] = str(labels.period[0])
-    blown = [step for step, value in enumerate(cost) if not math.isfinite(value)]
-    if blown:
-        tags["nonfinite_from_step"] = str(blown[0])
+    if blown is not None:
+        tags["nonfinite_from_step"] = str(blown)
     return tags
 
 

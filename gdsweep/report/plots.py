@@ -2,7 +2,8 @@
 
 "Visualize, visualize, and visualize": the article teaches with the parabola, its slope lines
 and the point swinging between two values; these figures draw the same for every lr of a sweep.
-Headless (Agg), PNG. Each function returns the figure so tests can read its line data.
+Headless: matplotlib's object API (Figure + the Agg canvas), never pyplot, so nothing global is
+set up or kept; PNG. Each function returns the figure so tests can read its line data.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import math
 from collections.abc import Callable
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -47,11 +46,17 @@ def single_run(
 
 
 def save(figures: dict[str, Figure | None], folder) -> None:
-    """Write each figure as PNG into folder and free it."""
+    """Write each figure as PNG into folder."""
     for name, figure in figures.items():
         if figure is not None:
             figure.savefig(folder / name)
-            plt.close(figure)
+
+
+def subplots(*grid: int, figsize: tuple[float, float], **options) -> tuple[Figure, object]:
+    """pyplot.subplots without pyplot: a Figure on an Agg canvas and its axes."""
+    fig = Figure(figsize=figsize, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*grid, **options)
 
 
 def cost_curves(runs: list[dict], f_star: float | None = None) -> Figure:
@@ -62,7 +67,7 @@ def cost_curves(runs: list[dict], f_star: float | None = None) -> Figure:
     oscillating runs. The y-range follows those runs; a diverging curve leaves the frame, and a
     triangle marks the step where it does (gid `exit lr=…`), so 1e37 never flattens the rest.
     """
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    fig, ax = subplots(figsize=(8, 5))
     alpha = 1.0 if len(runs) <= MAX_LABELLED else max(0.15, 8 / len(runs))
     ordered = sorted(runs, key=lambda r: r["lr"])
     shades = palette.colors((index, run["regime"], run["lr"]) for index, run in enumerate(ordered))
@@ -112,7 +117,7 @@ def regime_map(runs: list[dict], critical_lr: float | None, edge: str = "2/λmax
     rate < 1: the cost shrinks (converging); = 1: it neither shrinks nor grows (oscillating);
     > 1: it grows (diverging). Theory puts the zigzag onset at 1/λmax and the edge at 2/λmax.
     """
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    fig, ax = subplots(figsize=(8, 4.5))
     for regime, color in COLORS.items():
         chosen = [r for r in runs if r["regime"] == regime and r["rate"] is not None and math.isfinite(r["rate"])]
         ax.scatter([r["lr"] for r in chosen], [r["rate"] for r in chosen], color=color, label=regime, zorder=3)
@@ -135,8 +140,8 @@ def sharpness(runs: list[dict]) -> Figure | None:
     tracked = sorted([r for r in runs if r.get("sharpness")], key=lambda r: r["lr"])
     if not tracked:
         return None
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    colors = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(tracked)))
+    fig, ax = subplots(figsize=(8, 4.5))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, len(tracked)))
     for run, color in zip(tracked, colors):
         steps, values = zip(*run["sharpness"])
         ax.plot(
@@ -216,7 +221,7 @@ def _inside(run: dict, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None, low: float, high: float) -> Figure:
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), dpi=100, squeeze=False)
+    fig, axes = subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), squeeze=False)
     grid = np.linspace(low, high, 400)
     curve = surface(grid[:, None])
     for ax, run in zip(axes[0], runs):
@@ -248,7 +253,7 @@ def _paths_1d(runs: list[dict], surface: Surface, slope: Surface | None, low: fl
 
 
 def _paths_2d(runs: list[dict], surface: Surface, low: np.ndarray, high: np.ndarray) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig, ax = subplots(figsize=(7, 6))
     gx, gy = np.meshgrid(*(np.linspace(low[i], high[i], 200) for i in (0, 1)))
     z = surface(np.stack([gx.ravel(), gy.ravel()], -1)).reshape(gx.shape)
     levels = np.quantile(z[np.isfinite(z)], np.linspace(0, 1, 25) ** 2)

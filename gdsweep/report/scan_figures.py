@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from gdsweep.report.plots import COLORS, OTHER, plt, theory_lines
+from gdsweep.report.plots import COLORS, OTHER, subplots, theory_lines
 
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 
@@ -56,7 +56,7 @@ def bifurcation(
     edge: str = "2/λmax",
 ) -> Figure:
     """lr against the last iterates (density), with the regime strip underneath on the same axis."""
-    fig, (top, strip) = plt.subplots(2, 1, figsize=(9, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [6, 1]})
+    fig, (top, strip) = subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [6, 1]})
     values = np.asarray(iterates, dtype=np.float64)
     lr_rows = np.broadcast_to(lrs, values.shape)
     bounded = np.isfinite(values) & (np.asarray(regimes) != "diverging")[None, :]
@@ -92,7 +92,7 @@ def regime_strip(
 def _strip_figure(
     lrs: np.ndarray, regimes: list[str], critical_lr: float | None, log: bool, edge: str = "2/λmax"
 ) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 2.2), dpi=100)
+    fig, ax = subplots(figsize=(9, 2.2))
     regime_strip(ax, lrs, regimes, critical_lr, log, edge)
     ax.set_title("Regime of every learning rate")
     fig.tight_layout()

@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from gdsweep.report.plots import COLORS, plt
+from gdsweep.report.plots import COLORS, subplots
 from gdsweep.report.scan_figures import _edges
 
 CLASSES = {
@@ -47,7 +47,7 @@ def stability_map(
         ],
         dtype=float,
     )
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    fig, ax = subplots(figsize=(8, 5))
     cmap = ListedColormap([*CLASSES.values(), "tab:gray"])
     ax.pcolormesh(
         _edges(lrs, log), _edges(momenta, False), codes, cmap=cmap, vmin=-0.5, vmax=len(names) + 0.5, rasterized=True

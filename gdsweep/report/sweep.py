@@ -29,13 +29,14 @@ COLUMNS = ["lr", "regime", "path", "converged", "period", "final_cost", "steps_t
 THEORY = ["critical_lr", "predicted_regime"]
 GLYPHS = {"converging": "▼", "oscillating": "◆", "diverging": "▲"}
 ANSI = {"converging": "\033[32m", "oscillating": "\033[33m", "diverging": "\033[31m"}
-ITERATES = ("x", "x_0", "x_1")
+ITERATES = ("x", "x_0", "x_1")  # fetched only for the runs the path figure draws
+PATH_ROWS = 2000  # iterates a path figure reads from a thinned run's table
 OPTIMIZER = "optimizer.name"  # the param that names the update rule (conf/optimizer/)
 EDGES = {
     "gd": "2/λmax",
     "momentum": "2(1+β)/λmax",
     "nesterov": "2(1+β)/((1+2β)λmax)",
-}  # core.theory.edge_formula  # fetched only for the runs the path figure draws
+}  # core.theory.edge_formula
 
 
 @dataclass(frozen=True)
@@ -75,35 +76,59 @@ def frame(runs: list[Any]) -> pd.DataFrame:
     return table[order].sort_values(["optimizer", "lr", *swept], kind="stable").reset_index(drop=True)
 
 
-def build(store: tracking.Store, parent_run_id: str, folder: Path, children: list[Any] | None = None) -> Report:
+def build(
+    store: tracking.Store,
+    parent_run_id: str,
+    folder: Path,
+    children: list[Any] | None = None,
+    known: dict[str, dict] | None = None,
+    surface: tuple | None = None,
+) -> Report:
     """Table and figures of one sweep, written to `folder` and logged to the parent run.
 
-    children: the sweep's child runs when the caller has already fetched them.
+    children: the sweep's child runs when the caller has already fetched them; known: the plot
+    inputs (plots.run_data) of runs whose job ran in this process, and surface: f and f' as numpy
+    functions, so that neither is read back from MLflow.
     """
     if children is None:
         children = tracking.child_runs(store, parent_run_id)
     runs = [r for r in children if r.info.status == "FINISHED"]
+    known = known or {}
     drawn = {r.info.run_id for r in plots.spread(sorted(runs, key=lambda r: _number(r.data.params.get("lr"))))}
+    missing = [r for r in runs if r.info.run_id not in known]
     with ThreadPoolExecutor(max_workers=4) as pool:  # the store's I/O overlaps; a query per series
-        fetched = pool.map(lambda r: tracking.histories(store, r.info.run_id, _series(r, r.info.run_id in drawn)), runs)
-        histories = {r.info.run_id: h for r, h in zip(runs, fetched)}
+        fetched = pool.map(lambda r: _fetch(store, r, r.info.run_id in drawn), missing)
+        histories = {r.info.run_id: h for r, h in zip(missing, fetched)}
     table = frame(runs) if runs else pd.DataFrame(columns=COLUMNS)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "report.csv", index=False)
-    plots.save(figures(store, runs, histories, table), folder)
+    plots.save(figures(store, runs, histories, table, known, surface), folder)
     tracking.log_files(store, parent_run_id, folder, {}, "report")
     return Report(table, folder)
 
 
-def figures(store: tracking.Store, runs: list[Any], histories: dict[str, dict], table: pd.DataFrame) -> dict:
-    """The sweep's figures by file name (None where there is nothing to draw)."""
-    plotted = [_plot_input(r, histories[r.info.run_id]) for r in runs]
+def figures(
+    store: tracking.Store,
+    runs: list[Any],
+    histories: dict[str, dict],
+    table: pd.DataFrame,
+    known: dict[str, dict] | None = None,
+    surface_slope: tuple | None = None,
+) -> dict:
+    """The sweep's figures by file name (None where there is nothing to draw).
+
+    A run's curves come from `known` when its job ran in this process, else from its histories.
+    """
+    known = known or {}
+    plotted = [known.get(r.info.run_id) or _plot_input(r, histories[r.info.run_id]) for r in runs]
     critical = table["critical_lr"].dropna().median() if "critical_lr" in table else None
     used = set(table["optimizer"]) if "optimizer" in table else {"gd"}
     edge = EDGES.get(next(iter(used)), "") if len(used) == 1 else ""  # mixed optimizers: no one edge
     critical = critical if edge else None
-    function = _function(store, runs[0]) if runs else None
-    surface, slope = functions.as_numpy(function) if function else (None, None)
+    function = _function(store, runs[0]) if runs else None  # f* and the minimisers (None for a model)
+    if surface_slope is None:
+        surface_slope = functions.as_numpy(function) if function else (None, None)
+    surface, slope = surface_slope
     return {
         "cost_curves.png": plots.cost_curves(plotted, function.minimum if function else None),
         "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
@@ -164,6 +189,16 @@ def _own_columns(group: pd.DataFrame) -> pd.DataFrame:
     """One optimizer's rows without the optimizer column and the settings it does not have."""
     unused = [c for c in group.columns if c.startswith("optimizer.") and group[c].isna().all()]
     return group.drop(columns=["optimizer", *unused])
+def _fetch(store: tracking.Store, run: Any, with_iterates: bool) -> dict[str, list]:
+    """The histories the figures need of a run. A thinned run's iterates come from its table
+    (the first PATH_ROWS steps), where the path is step by step."""
+    thinned = run.data.tags.get("gdsweep.thinned") == "true"
+    found = tracking.histories(store, run.info.run_id, _series(run, with_iterates and not thinned))
+    if with_iterates and thinned:
+        table = tracking.read_trajectory(store, run.info.run_id, ITERATES, max_rows=PATH_ROWS) or {}
+        steps = table.get("step", [])
+        found.update({key: list(zip(steps.tolist(), table[key].tolist())) for key in ITERATES if key in table})
+    return found
 
 
 def _series(run: Any, with_iterates: bool) -> list[str]:

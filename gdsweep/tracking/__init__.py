@@ -17,6 +17,7 @@ from gdsweep.tracking.store import (
     get_run,
     histories,
     latest_sweep,
+    log_file,
     log_files,
     log_run,
     open_store,
@@ -25,9 +26,12 @@ from gdsweep.tracking.store import (
     tracked_run,
     ui_command,
 )
+from gdsweep.tracking.stream import SeriesStream, streamed
+from gdsweep.tracking.table_writer import read_trajectory, same_trajectory
 
 __all__ = [
     "SWEEP_FILE",
+    "SeriesStream",
     "Store",
     "Sweep",
     "child_runs",
@@ -37,12 +41,16 @@ __all__ = [
     "get_run",
     "histories",
     "latest_sweep",
+    "log_file",
     "log_files",
     "log_run",
     "open_store",
     "read_artifacts",
+    "read_trajectory",
     "resolve_uri",
+    "same_trajectory",
     "start_run",
+    "streamed",
     "tracked_run",
     "ui_command",
 ]

@@ -188,6 +188,11 @@ def log_files(store: Store, run_id: str, directory: Path | None, texts: Mapping[
         _retry(store.client.log_artifacts, run_id, str(folder), artifact_path)
 
 
+def log_file(store: Store, run_id: str, path: Path, artifact_path: str) -> None:
+    """Log one local file under an artifact path."""
+    _retry(store.client.log_artifact, run_id, str(path), artifact_path)
+
+
 def child_runs(store: Store, parent_run_id: str) -> list[Run]:
     """Every run nested under a parent, whatever its status."""
     query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
