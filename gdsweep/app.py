@@ -119,21 +119,14 @@ def _check_functions(names: list[str], group: str = "function") -> None:
 
 def _check_writable(folder: str) -> None:
     """Create outputs_dir (Hydra would) and write a file in it; an interpolation is left to Hydra."""
-    import tempfile
     from pathlib import Path
+
+    from gdsweep.errors import require_writable
 
     if "${" in folder:
         return
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise GdsweepError(
-            "outputs_dir",
-            f"cannot write to {folder} ({err.strerror or err})",
-            "point outputs_dir at a folder you can write, e.g. outputs_dir=$HOME/gdsweep-outputs",
-        ) from None
+    fix = "point outputs_dir at a folder you can write, e.g. outputs_dir=$HOME/gdsweep-outputs"
+    require_writable(Path(folder), "outputs_dir", f"cannot write to {folder}", fix)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The one exception type a user sees: a bad input, named by its key, with the fix."""
 
 import sys
+import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 EXIT_CODE = 2  # bad input, as argparse and most CLIs have it
@@ -20,3 +22,13 @@ class GdsweepError(Exception):
         """Print the line on stderr and leave with EXIT_CODE."""
         print(self.line(), file=sys.stderr, flush=True)
         sys.exit(EXIT_CODE)
+
+
+def require_writable(folder: Path, key: str, problem: str, fix: str) -> None:
+    """Create `folder` and write a file in it, or raise the one line `key: problem (why); fix`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise GdsweepError(key, f"{problem} ({err.strerror or err})", fix) from None

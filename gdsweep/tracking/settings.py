@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from gdsweep.errors import GdsweepError
+from gdsweep.errors import GdsweepError, require_writable
 
 SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 USE_INSTEAD = (
@@ -45,19 +44,10 @@ def check_uri(uri: str) -> None:
 
 def check_sqlite(database: Path) -> None:
     """The store's folder exists or can be created, a file can be written in it, the file is not read-only."""
-    folder = database.parent
-    try:
-        if database.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise GdsweepError(
-            "tracking.uri",
-            f"cannot write the SQLite store {database} ({err.strerror or err})",
-            "point it at a folder you can write, e.g. tracking.uri=sqlite:///$HOME/mlflow/mlflow.db",
-        ) from None
+    fix = "point it at a folder you can write, e.g. tracking.uri=sqlite:///$HOME/mlflow/mlflow.db"
+    if database.is_dir():
+        raise GdsweepError("tracking.uri", f"cannot write the SQLite store {database} (Is a directory)", fix)
+    require_writable(database.parent, "tracking.uri", f"cannot write the SQLite store {database}", fix)
     if database.exists() and (not os.access(database, os.W_OK) or not database.stat().st_mode & 0o222):
         raise GdsweepError(
             "tracking.uri",
@@ -74,13 +64,9 @@ def check_artifact_location(location: str | None, experiment: str) -> None:
     if parsed.scheme not in ("", "file"):
         return  # s3://, mlflow-artifacts:/ ...: the server's or the cloud's to check
     folder = Path(unquote(parsed.path) if parsed.scheme == "file" else location)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise GdsweepError(
-            "tracking.experiment",
-            f"experiment {experiment!r} keeps its artifacts in {folder}, which cannot be written ({err.strerror or err})",
-            "make that folder writable, or use another experiment, e.g. tracking.experiment=gdsweep-2",
-        ) from None
+    require_writable(
+        folder,
+        "tracking.experiment",
+        f"experiment {experiment!r} keeps its artifacts in {folder}, which cannot be written",
+        "make that folder writable, or use another experiment, e.g. tracking.experiment=gdsweep-2",
+    )
