@@ -158,7 +158,6 @@ class LocalModel:
 
     tags: dict[str, str]
     metrics: dict[str, float]
-    series: dict[str, Any]
     point: Tensor | None = None  # the theory point (None: none found, f unbounded below)
 
 
@@ -200,7 +199,6 @@ def local_model(
     trajectory: Trajectory,
     converging: bool,
     lr: float,
-    every: int = 0,
     converged: bool = False,
     optimizer: OptimizerSpec = GD,
     start: Tensor | None = None,
@@ -218,14 +216,12 @@ def local_model(
     optimizer's edge (`edge_factor` / λmax).
 
     Reads only the last rows of `trajectory` (a whole run or its tail) and the start point, so a
-    long run needs none of its middle. Given `every`, the trajectory is taken as the whole run and
-    its path series (`dist_to_opt`, `sharpness`: see path_series) come along in `series`.
+    long run needs none of its middle; the per-step series stream through `path_series`.
     """
     x = trajectory.x[:, 0].detach().double().cpu()  # (rows, D): the run or its tail
     finite_end = bool(torch.isfinite(x[-1]).all())
     origin = (x[0] if start is None else start.detach().double().cpu()).reshape(-1)
     end = x[-1] if finite_end else origin
-    series = path_series(function, trajectory, every) if every else {}
     listed = torch.tensor(function.minimizers, dtype=torch.float64) if function.minimizers else None
     if converged and finite_end:
         point, where = _snap(x[-1], listed, "last iterate")
@@ -234,7 +230,7 @@ def local_model(
     else:
         found = heading_for(function.f, origin, key)
         if found is None:
-            return LocalModel({"predicted_regime": "unknown", "theory_point": "none"}, {}, series)
+            return LocalModel({"predicted_regime": "unknown", "theory_point": "none"}, {})
         point, where = _snap(found, listed, "local minimiser")
     top = sharpness(function.f, point)
     metrics = {"lambda_max": top} if math.isfinite(top) else {}
@@ -250,7 +246,7 @@ def local_model(
         if converging and settle is not None and settle > done:  # not there yet, but getting there
             metrics["settle_steps"] = float(settle)
     tags = {"predicted_regime": predicted_regime(lr, top, optimizer), "theory_point": _show_point(point, where)}
-    return LocalModel(tags, metrics, series, point)
+    return LocalModel(tags, metrics, point)
 
 
 def _snap(point: Tensor, listed: Tensor | None, where: str) -> tuple[Tensor, str]:
