@@ -57,9 +57,9 @@ class SweepTracking(Callback):
         try:
             _color_runs(sweep.store, runs)
             if not scans:
-                known, surface = returned.take([run.info.run_id for run in runs])  # jobs that ran in this process
+                known, objective = returned.take([run.info.run_id for run in runs])  # jobs that ran in this process
                 folder = Path(config.hydra.sweep.dir) / "report"
-                built = report.build(sweep.store, sweep.parent_run_id, folder, runs, known, surface)
+                built = report.build(sweep.store, sweep.parent_run_id, folder, runs, known, objective)
         finally:
             tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         if built:

@@ -174,8 +174,7 @@ def execute(
         if sweep is None:  # a sweep's pictures are its report's; a plain run gets its own
             _log_figures(store, run_id, function, run, hydra_dir)
         else:  # the sweep's report, built in this process, takes it from here
-            surface = functions.as_numpy(function) if function.model is None else (None, None)
-            returned.plotted[run_id], returned.surfaces[run_id] = run, surface
+            returned.plotted[run_id], returned.objectives[run_id] = run, function
     detail = describe(labels.path[0], labels.period[0], labels.converged[0])
     theory_columns = {"critical_lr": local.metrics.get("critical_lr"), "predicted": local.tags.get("predicted_regime")}
     row = Row(spec.lr, labels.regime[0], final_cost, rate, detail, spec.optimizer.name, **theory_columns)

@@ -82,13 +82,13 @@ def build(
     folder: Path,
     children: list[Any] | None = None,
     known: dict[str, dict] | None = None,
-    surface: tuple | None = None,
+    function: functions.Function | None = None,
 ) -> Report:
     """Table and figures of one sweep, written to `folder` and logged to the parent run.
 
     children: the sweep's child runs when the caller has already fetched them; known: the plot
-    inputs (plots.run_data) of runs whose job ran in this process, and surface: f and f' as numpy
-    functions, so that neither is read back from MLflow.
+    inputs (plots.run_data) of runs whose job ran in this process, and function: their objective
+    (f, f*, the minimisers), so that neither is read back from MLflow.
     """
     if children is None:
         children = tracking.child_runs(store, parent_run_id)
@@ -102,7 +102,7 @@ def build(
     table = frame(runs) if runs else pd.DataFrame(columns=COLUMNS)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / "report.csv", index=False)
-    plots.save(figures(store, runs, histories, table, known, surface), folder)
+    plots.save(figures(store, runs, histories, table, known, function), folder)
     tracking.log_files(store, parent_run_id, folder, {}, "report")
     return Report(table, folder)
 
@@ -113,11 +113,13 @@ def figures(
     histories: dict[str, dict],
     table: pd.DataFrame,
     known: dict[str, dict] | None = None,
-    surface_slope: tuple | None = None,
+    function: functions.Function | None = None,
 ) -> dict:
     """The sweep's figures by file name (None where there is nothing to draw).
 
-    A run's curves come from `known` when its job ran in this process, else from its histories.
+    A run's curves come from `known` when its job ran in this process, else from its histories;
+    f, f* and the minimisers from `function` (the jobs' objective) when given, else from the
+    first run's logged config.
     """
     known = known or {}
     plotted = [known.get(r.info.run_id) or _plot_input(r, histories[r.info.run_id]) for r in runs]
@@ -125,10 +127,11 @@ def figures(
     used = set(table["optimizer"]) if "optimizer" in table else {"gd"}
     edge = EDGES.get(next(iter(used)), "") if len(used) == 1 else ""  # mixed optimizers: no one edge
     critical = critical if edge else None
-    function = _function(store, runs[0]) if runs else None  # f* and the minimisers (None for a model)
-    if surface_slope is None:
-        surface_slope = functions.as_numpy(function) if function else (None, None)
-    surface, slope = surface_slope
+    if function is None and runs:  # no job ran here: rebuilt from the first run's logged config
+        function = _function(store, runs[0])
+    if function is not None and function.model is not None:  # a model: no surface, no f* to draw gaps to
+        function = None
+    surface, slope = functions.as_numpy(function) if function else (None, None)
     return {
         "cost_curves.png": plots.cost_curves(plotted, function.minimum if function else None),
         "regime_map.png": plots.regime_map(plotted, critical if critical and math.isfinite(critical) else None, edge),
