@@ -21,8 +21,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_logged_steps(tmp_path, at_least: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    """Wait until the embedded store holds at least this many cost points.
+def wait_for_store(tmp_path, process: subprocess.Popen, query: str, at_least: int, what: str, timeout: float) -> None:
+    """Wait until `query` (a COUNT over the embedded store) reaches at_least, while `process` runs.
 
     Read with sqlite3, read-only: an MlflowClient would run schema migrations on a database the
     run is still creating, and two processes doing that corrupt it.
@@ -33,13 +33,19 @@ def wait_for_logged_steps(tmp_path, at_least: int, process: subprocess.Popen, ti
         assert process.poll() is None, process.stderr.read()
         try:
             with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-                (count,) = connection.execute("SELECT COUNT(*) FROM metrics WHERE key = 'cost'").fetchone()
+                (count,) = connection.execute(query).fetchone()
             if count >= at_least:
                 return
         except sqlite3.Error:  # not created yet
             pass
-        time.sleep(0.5)
-    raise AssertionError("the run did not log its first chunks in time")
+        time.sleep(0.2)
+    raise AssertionError(f"{what} in time")
+
+
+def wait_for_logged_steps(tmp_path, at_least: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the embedded store holds at least this many cost points."""
+    query = "SELECT COUNT(*) FROM metrics WHERE key = 'cost'"
+    wait_for_store(tmp_path, process, query, at_least, "the run did not log its first chunks", timeout)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -4,7 +4,6 @@ import math
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import yaml
 from gdsweep.core import theory
 from gdsweep.objectives import functions
 from tests.conftest import all_runs, embedded_client
-from tests.test_faults import wait_for_logged_steps
+from tests.test_faults import wait_for_logged_steps, wait_for_store
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "function"
@@ -124,18 +123,8 @@ def start(tmp_path, *arguments):
 
 
 def wait_for_a_run(tmp_path, process, timeout=120):
-    database = tmp_path / "outputs" / "mlflow.db"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-                if connection.execute("SELECT COUNT(*) FROM runs WHERE status = 'RUNNING'").fetchone()[0]:
-                    return
-        except sqlite3.Error:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("no run started in time")
+    query = "SELECT COUNT(*) FROM runs WHERE status = 'RUNNING'"
+    wait_for_store(tmp_path, process, query, 1, "no run started", timeout)
 
 
 def test_a_second_signal_does_not_wait_for_the_chunk(tmp_path):
