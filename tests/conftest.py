@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,6 +55,33 @@ def cli(tmp_path: Path, monkeypatch):
 
 def embedded_client(tmp_path: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+
+
+def wait_for_row(tmp_path: Path, process: subprocess.Popen, query: str, accept, what: str, timeout: float) -> tuple:
+    """Poll the embedded store with `query` until its first row passes accept(row), while `process`
+    runs; that row.
+
+    Read with sqlite3, read-only: an MlflowClient would run schema migrations on a database the
+    process is still creating (or thinks it must), and two processes doing that corrupt it.
+    """
+    database = tmp_path / "outputs" / "mlflow.db"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else f"exit {process.returncode}"
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+                row = connection.execute(query).fetchone()
+            if row is not None and accept(row):
+                return row
+        except sqlite3.Error:  # not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} in time")
+
+
+def wait_for_store(tmp_path: Path, process: subprocess.Popen, query: str, at_least: int, what: str, timeout: float) -> None:
+    """Wait until `query` (a COUNT over the embedded store) reaches at_least, while `process` runs."""
+    wait_for_row(tmp_path, process, query, lambda row: row[0] >= at_least, what, timeout)
 
 
 def all_runs(client: MlflowClient, experiment: str = "gdsweep") -> list:

@@ -4,7 +4,6 @@ tracking server or an unwritable outputs_dir is one clear line within seconds, n
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,34 +11,13 @@ import time
 import pytest
 
 from gdsweep import tracking
-from tests.conftest import all_runs, embedded_client
+from tests.conftest import all_runs, embedded_client, wait_for_store
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for_store(tmp_path, process: subprocess.Popen, query: str, at_least: int, what: str, timeout: float) -> None:
-    """Wait until `query` (a COUNT over the embedded store) reaches at_least, while `process` runs.
-
-    Read with sqlite3, read-only: an MlflowClient would run schema migrations on a database the
-    run is still creating, and two processes doing that corrupt it.
-    """
-    database = tmp_path / "outputs" / "mlflow.db"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-                (count,) = connection.execute(query).fetchone()
-            if count >= at_least:
-                return
-        except sqlite3.Error:  # not created yet
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{what} in time")
 
 
 def wait_for_logged_steps(tmp_path, at_least: int, process: subprocess.Popen, timeout: float = 120) -> None:

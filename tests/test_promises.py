@@ -16,8 +16,8 @@ import yaml
 
 from gdsweep.core import theory
 from gdsweep.objectives import functions
-from tests.conftest import all_runs, embedded_client
-from tests.test_faults import wait_for_logged_steps, wait_for_store
+from tests.conftest import all_runs, embedded_client, wait_for_store
+from tests.test_faults import wait_for_logged_steps
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf" / "function"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import all_runs, embedded_client
+from tests.conftest import all_runs, embedded_client, wait_for_row
 from tests.test_multirun import check_sweep
 
 # The preset asks 2 cores, 8 GB and an hour per job: a real cluster's sizes. The test node has
@@ -101,15 +101,17 @@ def test_scancel_ends_the_run_killed_with_its_steps_and_the_sweep_exits_nonzero(
     command = [sys.executable, "-m", "gdsweep", "N=40,3000000", "tracking.max_points=0", *SMALL_JOBS, "--multirun"]
     with open(tmp_path / "sweep.log", "w") as log:
         sweep = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    # the 3 million-step job runs under SLURM and has logged its first chunk; read-only polls, since a
+    # client here would race the jobs' own store connections on the schema
+    long_run = (
+        "SELECT r.run_uuid, t.value FROM runs r JOIN params p ON p.run_uuid = r.run_uuid"
+        " JOIN tags t ON t.run_uuid = r.run_uuid"
+        " WHERE p.key = 'N' AND p.value = '3000000' AND t.key = 'slurm.job_id'"
+        " AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = r.run_uuid AND m.key = 'cost')"
+    )
     try:
-        client, deadline, long_run = embedded_client(tmp_path), time.monotonic() + 120, None
-        while long_run is None:  # the 3 million-step job is running and has logged its first chunk
-            assert sweep.poll() is None and time.monotonic() < deadline, (tmp_path / "sweep.log").read_text()
-            time.sleep(1)
-            if "Sweep: MLflow parent run" in (tmp_path / "sweep.log").read_text():  # the store is made: read it
-                found = [r for r in all_runs(client) if r.data.params.get("N") == "3000000"]
-                long_run = found[0] if found and "slurm.job_id" in found[0].data.tags else None
-        subprocess.run(["scancel", long_run.data.tags["slurm.job_id"]], check=True)
+        run_id, job_id = wait_for_row(tmp_path, sweep, long_run, bool, "the long SLURM job did not log a chunk", 120)
+        subprocess.run(["scancel", job_id], check=True)
         cancelled = time.monotonic()
         returncode = sweep.wait(timeout=120)
     finally:
@@ -117,8 +119,9 @@ def test_scancel_ends_the_run_killed_with_its_steps_and_the_sweep_exits_nonzero(
             sweep.kill()
     print(f"scancel to the sweep's exit: {time.monotonic() - cancelled:.1f} s")
     assert returncode != 0, (tmp_path / "sweep.log").read_text()
+    client = embedded_client(tmp_path)
     runs = {r.info.run_id: r for r in all_runs(client)}
-    killed = runs[long_run.info.run_id]
+    killed = runs[run_id]
     assert killed.info.status == "KILLED" and killed.data.tags["error"].startswith("stopped by SIGTERM after step")
     steps = len(client.get_metric_history(killed.info.run_id, "cost"))
     assert steps >= 1000 and steps % 1000 in (0, 1)  # whole chunks (tracking.chunk_steps=1000), none half-written
