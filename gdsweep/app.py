@@ -43,6 +43,13 @@ MULTIRUN_FLAGS = ("--multirun", "-m")
 
 
 def main() -> None:
+    """The command; it ends through lifecycle.leave, without the interpreter's teardown."""
+    from gdsweep import lifecycle
+
+    lifecycle.run(_command)
+
+
+def _command() -> None:
     sys.argv[1:] = _flags_first(sys.argv[1:])
     try:
         _precheck(sys.argv[1:])

@@ -5,4 +5,6 @@ from gdsweep.jobs.reproduce import Reproduction, main, reproduce
 __all__ = ["Reproduction", "main", "reproduce"]
 
 if __name__ == "__main__":
-    main()
+    from gdsweep import lifecycle
+
+    lifecycle.run(main)

@@ -25,8 +25,14 @@ class SweepTracking(Callback):
         self._sweep = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from gdsweep import tracking
+        import torch  # noqa: F401  (the jobs need it; imported before MLflow it loads 0.1-0.3 s faster)
+
+        from gdsweep import lifecycle, tracking
         from gdsweep.errors import GdsweepError
+        from gdsweep.jobs import task  # noqa: F401  (what every job imports, and the report the sweep ends
+        from gdsweep.report import sweep  # noqa: F401  with: loaded with the collector off, then frozen)
+
+        lifecycle.settle()
 
         uri = tracking.resolve_uri(config.tracking.uri, config.outputs_dir)
         try:

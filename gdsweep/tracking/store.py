@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from gdsweep.tracking import orphans, server, settings
+from gdsweep.tracking import orphans, server, settings, wal
 
 EMBEDDED_DB = "mlflow.db"
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep dir: how jobs find the store and their parent run
@@ -89,9 +88,8 @@ def open_store(uri: str, experiment: str, outputs_dir: str | os.PathLike) -> Sto
     with _quiet("mlflow.store.db.utils"):  # "Creating initial MLflow database tables...": not news to a user
         client = MlflowClient(tracking_uri=uri)
         _retry(client.search_experiments, max_results=1)  # creates the schema of a new database
-    if new_database:
-        with sqlite3.connect(database) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+    if database is not None:
+        wal.opened(database, new_database)
     orphans.reap(client, _retry)  # runs of this host left RUNNING by a process that is gone
     found = _retry(client.get_experiment_by_name, experiment)
     if found is None:
