@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gdsweep import tracking
+from gdsweep.config import MIN_POINTS
 from gdsweep.core.descent import descend
 from gdsweep.jobs.runner import execute
 from gdsweep.objectives import functions
@@ -36,6 +37,15 @@ def test_the_planned_steps_hold_0_and_N_and_fit_the_budget_with_room_for_a_blowu
     assert len(plan) + 3 <= budget  # the step before a blow-up, the blow-up, the last step of a stopped run
     assert (plan[:50] == np.arange(50)).all()  # dense at the start, where a descent changes fastest
     assert np.diff(plan).max() <= 2 * n / (budget // 2)  # and evenly spread to the end
+
+
+@pytest.mark.parametrize("budget", range(MIN_POINTS, 64))
+def test_every_budget_the_config_accepts_plans_0_and_N_within_it(budget):
+    """The smallest budgets too (below 24 the head of the plan would be empty)."""
+    for n in (budget, 2 * budget + 1, 10**6):
+        plan = kept_steps(n, budget)
+        assert plan[0] == 0 and plan[-1] == n and (np.diff(plan) > 0).all()
+        assert len(plan) + 3 <= budget
 
 
 def test_a_blowup_at_the_start_of_a_chunk_asks_for_the_last_row_of_the_chunk_before():

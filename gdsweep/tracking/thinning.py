@@ -21,7 +21,7 @@ def kept_steps(n: int, max_points: int | None) -> np.ndarray | None:
     if not max_points or n + 1 <= max_points:
         return None
     budget = max_points - RESERVED - 1  # n is added on top
-    head = budget // 20  # steps 0, 1, 2, ... : the start of the path, as the figures draw it
+    head = max(1, budget // 20)  # steps 0, 1, 2, ... : the start of the path, as the figures draw it
     budget -= head
     even = np.linspace(0, n, budget // 2).round()
     spread = np.geomspace(head, n, budget - budget // 2).round()
