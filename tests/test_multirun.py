@@ -42,3 +42,17 @@ def test_multirun_creates_one_parent_with_a_child_per_lr(cli, tmp_path):
     assert table and {"0.01", "1", "1.1"} <= set(rows)
     assert "converging" in rows["0.01"] and "oscillating" in rows["1"] and "diverging" in rows["1.1"]
     assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in result.stdout
+
+
+def test_a_sweep_whose_every_job_fails_exits_1_naming_each_and_records_them(cli, tmp_path):
+    """No finished run means no report to draw; the sweep still says what failed and exits 1."""
+    result = cli("lr=-1,-2", "N=5", "--multirun")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert "gdsweep: error: 2 of 2 jobs failed" in result.stderr
+    runs = all_runs(embedded_client(tmp_path))
+    [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FAILED"
+    assert sorted(r.data.params["lr"] for r in children) == ["-1", "-2"]
+    assert all(r.info.status == "FAILED" and r.data.tags["error"].startswith("lr: ") for r in children)

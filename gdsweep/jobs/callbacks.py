@@ -59,15 +59,19 @@ class SweepTracking(Callback):
         runs = tracking.child_runs(sweep.store, sweep.parent_run_id)
         failed = [run for run in runs if run.info.status != "FINISHED"]
         scans = any(run.data.tags.get("gdsweep.role") == "scan" for run in runs)
-        built = None  # a sweep of scans has no per-lr report: each scan run carries its own
+        built, broken = None, None  # a sweep of scans has no per-lr report: each scan run carries its own
         try:
             _color_runs(sweep.store, runs)
-            if not scans:
+            if not scans and len(failed) < len(runs):  # no finished run, nothing to report
                 known, objective = returned.take([run.info.run_id for run in runs])  # jobs that ran in this process
                 folder = Path(config.hydra.sweep.dir) / "report"
                 built = report.build(sweep.store, sweep.parent_run_id, folder, runs, known, objective)
+        except Exception as error:  # noqa: BLE001  (Hydra would make it a warning and the sweep exit 0)
+            broken = f"the sweep's report failed: {type(error).__name__}: {error}"
+            tracking.fail_run(sweep.store, sweep.parent_run_id, RuntimeError(broken))
         finally:
-            tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
+            if broken is None:
+                tracking.end_run(sweep.store, sweep.parent_run_id, "FAILED" if failed else "FINISHED")
         if built:
             print(report.render(built.frame, color=sys.stdout.isatty()))
             note = report.horizon_note(runs)
@@ -80,8 +84,11 @@ class SweepTracking(Callback):
         print(f"MLflow parent run {sweep.parent_run_id}; to browse:")
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         print(links.ui_hint(sweep.store.uri, sweep_dir, tracking.ui_command(sweep.store.uri)), flush=True)
+        if broken:
+            print(f"gdsweep: error: {broken}", file=sys.stderr)
         if failed:
             print(f"gdsweep: error: {len(failed)} of {len(runs)} jobs failed (see the lines above)", file=sys.stderr)
+        if failed or broken:
             sys.exit(1)
 
     def _end_if_abandoned(self) -> None:
