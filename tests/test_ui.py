@@ -287,3 +287,38 @@ def test_every_kind_of_target_finds_its_sweep_or_run(sweep, monkeypatch):
     charts = {chart["metricKey"]: (chart["type"], chart.get("scaleType")) for chart in view["compareRunCharts"]}
     assert view["compareRunCharts"][0]["metricKey"] == "cost" and charts["cost"] == ("LINE", "log")
     assert charts["grad_norm"] == ("LINE", "linear") and charts["final_cost"] == ("BAR", None)
+
+
+def test_a_thinned_sweep_points_at_the_table_that_holds_every_step(cli, tmp_path, capsys, monkeypatch):
+    """MLflow's charts draw the histories; when those keep only a spread of the steps the UI command
+    says so and links the run's table artifact, which holds every step."""
+    from gdsweep.jobs import ui
+    from gdsweep.tracking import table_writer, ui_target
+    from gdsweep.tracking.store import Store
+
+    done = cli("lr=0.1,1.05", "N=60", "tracking.max_points=20", "--multirun")
+    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(tmp_path)
+    [sweep_dir] = list((tmp_path / "outputs" / "sweeps").iterdir())
+    target = ui_target.find(str(sweep_dir), f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    assert sorted(target.thinned) == sorted(target.run_ids) and len(target.run_ids) == 2
+    client, store = MlflowClient(target.uri), Store(target.uri, target.experiment_id)
+    for run_id in target.thinned:
+        assert len(client.get_metric_history(run_id, "cost")) <= 20
+        assert table_writer.read_trajectory(store, run_id)["step"].tolist() == list(range(61))  # every step
+    ui._announce(target, "http://127.0.0.1:5999", None)
+    shown = capsys.readouterr().out
+    link = f"http://127.0.0.1:5999/#/experiments/{target.experiment_id}/runs/{target.thinned[0]}/artifacts/"
+    assert "The charts of 2 of 2 runs show a spread of their steps" in shown
+    assert link + table_writer.ARTIFACT in shown
+
+
+def test_a_sweep_with_every_step_in_its_charts_says_nothing_of_tables(sweep, capsys, monkeypatch):
+    from gdsweep.jobs import ui
+    from gdsweep.tracking import ui_target
+
+    monkeypatch.chdir(sweep.folder)
+    target = ui_target.find(sweep.parent.info.run_id, f"sqlite:///{sweep.folder / 'outputs' / 'mlflow.db'}")
+    assert target.thinned == ()
+    ui._announce(target, "http://127.0.0.1:5999", None)
+    assert "spread of their steps" not in capsys.readouterr().out

@@ -145,6 +145,15 @@ def _announce(target, base: str, pid: int | None) -> None:
         f"Compare page (parameters side by side, parallel coordinates){part}:",
         f"  {compare}",
     ]
+    if target.thinned:  # MLflow's charts draw the histories: say where the steps between their points are
+        from gdsweep.tracking.table_writer import ARTIFACT
+
+        some = f"{len(target.thinned)} of {runs} runs" if runs > 1 else "the run"
+        said = f"The charts of {some} show a spread of their steps (tracking.max_points); every step is in the"
+        lines += [
+            f"{said} run's table {ARTIFACT}, e.g.:",
+            f"  {links.artifact_url(base, target.experiment_id, target.thinned[0], ARTIFACT)}",
+        ]
     if pid:
         lines.append("Press Ctrl-C to stop the server.")
     print("\n".join(lines), flush=True)

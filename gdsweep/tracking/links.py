@@ -110,6 +110,11 @@ def run_url(base: str, experiment_id: str, run_id: str) -> str:
     return runs_url(base, experiment_id, f"attributes.run_id = '{run_id}'")
 
 
+def artifact_url(base: str, experiment_id: str, run_id: str, path: str) -> str:
+    """A run's artifact in MLflow's run page (its Artifacts tab, the file selected)."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{path}"
+
+
 def compare_url(base: str, run_ids: Sequence[str], experiment_ids: Sequence[str]) -> str:
     """MLflow's compare page (parameter diff, parallel coordinates) for these runs."""
     query = {

@@ -19,6 +19,7 @@ from gdsweep.tracking.links import PARENT_TAG
 from gdsweep.tracking.store import SWEEP_FILE, Store, Sweep, _require_store, _retry, child_runs, get_run, latest_sweep
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
+THINNED = "gdsweep.thinned"  # tag: "true" when the run's histories keep only a spread of its steps
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Target:
     view: str | None = None  # the key of the sweep's shared view, once saved (save_view)
     metrics: tuple[tuple[str, bool], ...] = ()  # the children's metrics: (key, has a per-step history)
     log_cost: bool = False  # every child's last cost is > 0: its chart can have a log scale
+    thinned: tuple[str, ...] = ()  # runs whose histories keep tracking.max_points points; every step is in their table
 
 
 def find(target: str | None, uri: str) -> Target:
@@ -53,7 +55,8 @@ def find(target: str | None, uri: str) -> Target:
         run = latest_sweep(uri, target)[1]
     if run.data.tags.get("gdsweep.role") == "sweep":
         return _sweep(uri, run.info.experiment_id, run.info.run_id)
-    return Target(uri, run.info.experiment_id, run.info.run_name, None, (run.info.run_id,))
+    thinned = (run.info.run_id,) if run.data.tags.get(THINNED) == "true" else ()
+    return Target(uri, run.info.experiment_id, run.info.run_name, None, (run.info.run_id,), thinned=thinned)
 
 
 def _require_reachable(uri: str) -> None:
@@ -75,7 +78,10 @@ def _sweep(uri: str, experiment_id: str, parent_run_id: str) -> Target:
     ids = tuple(r.info.run_id for r in children)
     costs = [run.data.metrics["cost"] for run in children if "cost" in run.data.metrics]
     log_cost = bool(costs) and min(costs) > 0  # costs fall in descent: a negative one would show last
-    return Target(uri, experiment_id, parent.info.run_name, parent_run_id, ids, metrics=metrics, log_cost=log_cost)
+    thinned = tuple(r.info.run_id for r in children if r.data.tags.get(THINNED) == "true")
+    return Target(
+        uri, experiment_id, parent.info.run_name, parent_run_id, ids, metrics=metrics, log_cost=log_cost, thinned=thinned
+    )
 
 
 def _latest_sweep_anywhere(uri: str):
