@@ -182,7 +182,8 @@ def report_of_200(folder: Path) -> None:
     print(f"(f) report of a 200-lr sweep from MLflow: {time.perf_counter() - start:.1f} s (goal < 10 s)")
 
 
-def scans(folder: Path, repeats: int = 5) -> None:
+def scans(folder: Path, repeats: int = 15) -> None:
+    """(g) in this process, `repeats` times (0.5 s each: one slow repeat must not decide the verdict); (h), (i) 3 times."""
     from gdsweep.core.scan import descend_tail, grid
     from gdsweep.core.spec import Tolerances
     from gdsweep.objectives import functions
