@@ -47,6 +47,9 @@ def figures(
     return found
 
 
+COLUMNS = 800  # density columns of the bifurcation diagram (the 9-inch figure is 900 pixels wide)
+
+
 def bifurcation(
     lrs: np.ndarray,
     iterates: np.ndarray,
@@ -64,6 +67,8 @@ def bifurcation(
         low, high = np.percentile(values[bounded], [0.5, 99.5])
         pad = max(high - low, 1e-9) * 0.05
         x_edges = _edges(lrs, log)
+        if len(x_edges) > COLUMNS + 1:  # more lrs than the figure has pixels: neighbouring lrs share a column
+            x_edges = x_edges[np.linspace(0, len(x_edges) - 1, COLUMNS + 1).round().astype(int)]
         y_edges = np.linspace(low - pad, high + pad, 300)
         counts, _, _ = np.histogram2d(lr_rows[bounded], values[bounded], bins=[x_edges, y_edges])
         top.pcolormesh(x_edges, y_edges, np.log1p(counts.T), cmap="Greys", shading="flat", rasterized=True)
