@@ -27,4 +27,5 @@ def floor() -> None:
 
 if sys.argv[1:] == ["lean"]:
     lifecycle.run(floor)
-floor()
+else:
+    floor()

@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from gdsweep import config
+from gdsweep import config, lifecycle
 from gdsweep.errors import GdsweepError
 
 
@@ -44,8 +44,6 @@ MULTIRUN_FLAGS = ("--multirun", "-m")
 
 def main() -> None:
     """The command; it ends through lifecycle.leave, without the interpreter's teardown."""
-    from gdsweep import lifecycle
-
     lifecycle.run(_command)
 
 

@@ -17,6 +17,7 @@ from gdsweep.report.plots import COLORS, OTHER, subplots, theory_lines
 REGIME_CODES = {regime: code for code, regime in enumerate(COLORS)}  # converging 0, oscillating 1, diverging 2
 
 
+COLUMNS = 800  # density columns of the bifurcation diagram (the 9-inch figure is 900 pixels wide)
 MARKS = {"suggested_lr": ("suggested lr", "tab:green", "-."), "best_fixed_lr": ("2/(λmin+λmax)", "black", ":")}
 
 
@@ -45,9 +46,6 @@ def figures(
         if marks:
             figure.axes[0].legend(fontsize="small", loc="upper left")
     return found
-
-
-COLUMNS = 800  # density columns of the bifurcation diagram (the 9-inch figure is 900 pixels wide)
 
 
 def bifurcation(
