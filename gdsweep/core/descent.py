@@ -17,7 +17,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gdsweep.core.optimizers import Rule
 
-WIDE = 4096  # lrs × coordinates from which a step's record goes into preallocated buffers
+WIDE = 4096  # lrs × coordinates from which a step's record goes into preallocated buffers (_Buffers)
 Objective = Callable[[Tensor], Tensor]
 """f maps points of shape (B, D) to costs of shape (B,) or (B, 1); rows must not interact.
 
@@ -44,6 +44,10 @@ class Trajectory:
         """The rows from `first` on, as the piece of the run they are."""
         return Trajectory(self.lr, self.x[first:], self.cost[first:], self.grad_norm[first:], self.start + first)
 
+    def clone(self) -> Trajectory:
+        """The same rows in memory of their own."""
+        return Trajectory(self.lr, self.x.clone(), self.cost.clone(), self.grad_norm.clone(), self.start)
+
     @staticmethod
     def join(pieces: Sequence[Trajectory]) -> Trajectory:
         """Consecutive pieces (as descend_in_chunks yields them) as one trajectory."""
@@ -68,21 +72,32 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None 
     rule: another update (momentum, Nesterov, Adam; `optimizers.rule`) in place of
     x <- x - lr * grad; it keeps its state, so a later call continues where this one stopped.
     """
+    return next(descend_in_chunks(f, x0, lr, steps, steps + 1, rule))
+
+
+def descend_in_chunks(
+    f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int, rule: Rule | None = None, recycle: bool = False
+) -> Iterator[Trajectory]:
+    """The same descent as `descend`, handed over at most `chunk` (>= 1) steps at a time.
+
+    A caller can log (or drop) each piece before the next one is computed: a long run is
+    flushed as it goes, and a scan keeps only the tail it needs. The first piece holds steps
+    0..chunk, each later one the next `chunk` steps (it continues from the previous piece's
+    last row). It is one loop: every point is evaluated once, whatever the chunk, and a
+    `rule` carries its state (momentum buffer, Adam's moments and step count) straight on.
+
+    recycle: every piece of a wide batch is recorded into the same memory, so a piece is valid
+    until the next one is asked for (clone what must outlive it). Small pieces then stay in the
+    CPU's cache between the descent and the caller's passes over them; fresh buffers each piece
+    cost a page fault per 4 KiB written, about as much as the arithmetic on 10^4 lrs.
+    """
     batch, dim = lr.shape[0], x0.shape[-1]
     x = x0.detach().to(lr.dtype).expand(batch, dim).clone().requires_grad_(True)
     lr_column = lr.unsqueeze(-1)
     no_grad = torch.no_grad()
     seed = None  # d(sum of costs)/d(cost); with one lr torch makes it, skipping the shape checks
-    # Many lrs (or a large point): the record goes into buffers made once per call, so no tensor
-    # is allocated and kept per step and nothing is stacked at the end (for 10^4 lrs per-step
-    # clones and a final stack cost about as much as the descent). One small row: appending the
-    # step's own tensors and stacking once per call is cheaper than indexing into buffers.
-    wide = batch * dim >= WIDE
-    if wide:
-        options = {"dtype": lr.dtype, "device": lr.device}
-        xs, costs, grads = (torch.empty(steps + 1, batch, *rest, **options) for rest in ((dim,), (), (dim,)))
-    else:
-        xs, costs, grads = [], [], []
+    start, rows, record = 0, min(chunk, steps) + 1, None  # the piece being recorded: its first step, its length
+    buffers = None
     for k in range(steps + 1):
         cost = f(x)
         if seed is None and batch > 1:
@@ -91,40 +106,73 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None 
         grad = x.grad
         x.grad = None  # zero the grad (set_to_none, as optimizer.zero_grad does)
         with no_grad:
-            if wide:
-                costs[k], grads[k], xs[k] = cost.reshape(batch), grad, x
-            else:
-                costs.append(cost.detach())
-                grads.append(grad)  # a fresh tensor every step: no copy needed
-                xs.append(x.clone())
+            if record is None and batch * dim >= WIDE:
+                buffers = buffers if recycle and buffers else _Buffers(min(chunk, steps) + 1, cost, grad, x)
+                record = buffers.reset(rows)
+            elif record is None:
+                record = _Stacked()
+            record.add(cost, grad, x)
             if k < steps:
                 if rule is None:
                     x.sub_(lr_column * grad)  # the update
                 else:
                     rule.step(x, grad)
-    if not wide:
-        xs, costs, grads = torch.stack(xs), torch.stack(costs).reshape(steps + 1, batch), torch.stack(grads)
-    return Trajectory(lr=lr, x=xs, cost=costs, grad_norm=torch.linalg.vector_norm(grads, dim=-1))
+        if k == start + rows - 1:
+            yield record.trajectory(lr, start)
+            start, rows, record = k + 1, min(chunk, steps - k), None
 
 
-def descend_in_chunks(
-    f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int, rule: Rule | None = None
-) -> Iterator[Trajectory]:
-    """The same descent as `descend`, handed over at most `chunk` steps at a time.
+class _Buffers:
+    """A piece's record for many lrs (or a large point): each step copies into row views of
+    buffers made once per piece, so nothing is allocated per step or stacked at the end (for
+    10^4 lrs per-step clones and a final stack cost about as much as the descent)."""
 
-    A caller can log (or drop) each piece before the next one is computed: a long run is
-    flushed as it goes, and a scan keeps only the tail it needs. Each piece continues from
-    the last iterate of the one before, which gives bitwise the same iterates as one call;
-    pieces after the first leave out their start point, the previous piece's last row.
-    A `rule` carries its state (momentum buffer, Adam's moments and step count) from piece to piece.
-    """
-    done, x = 0, x0
-    while True:
-        size = min(chunk, steps - done)
-        piece = descend(f, x, lr, size, rule)
-        placed = Trajectory(lr, piece.x, piece.cost, piece.grad_norm, done)
-        yield placed if done == 0 else placed.rows(1)
-        done += size
-        if done >= steps:
-            return
-        x = piece.x[-1]
+    def __init__(self, rows: int, cost: Tensor, grad: Tensor, x: Tensor) -> None:
+        self.one = x.shape[-1] == 1  # one coordinate: ‖g‖ is |g|, exactly, shaped like g
+        self.x = x.new_empty(rows, *x.shape)
+        self.cost = cost.new_empty(rows, *cost.shape)
+        self.norm = grad.new_empty(rows, *(grad.shape if self.one else grad.shape[:-1]))
+        self.rows = list(zip(self.cost.unbind(0), self.norm.unbind(0), self.x.unbind(0), strict=True))
+        self.k = self.used = 0
+
+    def reset(self, rows: int) -> _Buffers:
+        """Record a new piece of `rows` steps from the first row on."""
+        self.k, self.used = 0, rows
+        return self
+
+    def add(self, cost: Tensor, grad: Tensor, x: Tensor) -> None:
+        cost_row, norm_row, x_row = self.rows[self.k]
+        cost_row.copy_(cost)
+        if self.one:
+            torch.abs(grad, out=norm_row)
+        else:
+            torch.linalg.vector_norm(grad, dim=-1, out=norm_row)
+        x_row.copy_(x)
+        self.k += 1
+
+    def trajectory(self, lr: Tensor, start: int) -> Trajectory:
+        batch, used = lr.shape[0], self.used
+        return Trajectory(
+            lr, self.x[:used], self.cost[:used].reshape(-1, batch), self.norm[:used].reshape(-1, batch), start
+        )
+
+
+class _Stacked:
+    """A piece's record for one small row: appending the step's own tensors and stacking them
+    once per piece is cheaper than indexing into buffers."""
+
+    def __init__(self) -> None:
+        self.x: list[Tensor] = []
+        self.cost: list[Tensor] = []
+        self.grad: list[Tensor] = []
+
+    def add(self, cost: Tensor, grad: Tensor, x: Tensor) -> None:
+        self.cost.append(cost.detach())
+        self.grad.append(grad)  # a fresh tensor every step: no copy needed
+        self.x.append(x.clone())
+
+    def trajectory(self, lr: Tensor, start: int) -> Trajectory:
+        cost = torch.stack(self.cost).reshape(-1, lr.shape[0])
+        return Trajectory(
+            lr, torch.stack(self.x), cost, torch.linalg.vector_norm(torch.stack(self.grad), dim=-1), start
+        )
