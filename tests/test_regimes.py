@@ -169,3 +169,75 @@ def test_runaway_and_settled_labels_are_the_same_from_a_streamed_tail(name, f, x
     full = classify(whole.cost, whole.x, whole.grad_norm, Tolerances())
     tail = descend_tail(f, x0, lr, steps, 8, Tolerances()).labels
     assert (tail.regime, tail.converged) == (full.regime, full.converged)
+
+
+def _whole_run_votes(t, cost_tol):
+    """The votes read from the whole trajectory at once, the plain way (rules 2 and the path)."""
+    step = t.x[1:] - t.x[:-1]
+    turn = (step[1:] * step[:-1]).sum(-1).sign()
+    change = t.cost[1:] - t.cost[:-1]
+    rose = (change > cost_tol * (1 + t.cost[:-1].abs())).any(0)
+    finite = t.cost.isfinite().all(0) & t.grad_norm.isfinite().all(0)
+    return turn.sum(0).double(), (turn < 0).sum(0).double(), rose, finite
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_votes_counted_piece_by_piece_equal_the_whole_run_s_for_any_piece_size(chunk, dtype):
+    """Earlier, fed a run in pieces (seams included), counts exactly what the whole run holds:
+    zigzags, momentum spirals (the cost rising), blow-ups to inf and nan, and a 2-D valley."""
+    from gdsweep.core import optimizers
+    from gdsweep.core.descent import descend_in_chunks
+    from gdsweep.core.earlier import Earlier
+    from gdsweep.core.spec import OptimizerSpec
+
+    cases = [
+        (lambda x: x**2, [4.0], [0.1, 0.6, 0.99, 1.0, 1.2, 30.0], None),
+        (lambda x: x**4 - 3 * x**2 + x, [0.5], [0.01, 0.3, 0.33, 5.0], None),
+        (lambda x: (x * torch.tensor([1.0, 25.0], dtype=dtype) * x).sum(-1), [1.0, 1.0], [0.01, 0.039, 0.05], None),
+        (lambda x: x**2, [4.0], [0.05, 0.3, 0.9], OptimizerSpec(name="momentum", momentum=0.9)),
+    ]
+    for f, x0, lrs, optimizer in cases:
+        lr = torch.tensor(lrs, dtype=dtype)
+        rule = optimizers.rule(optimizer, lr) if optimizer else None
+        whole = descend(
+            f, torch.tensor(x0, dtype=dtype), lr, 200, optimizers.rule(optimizer, lr) if optimizer else None
+        )
+        earlier = Earlier(1e-6)
+        for piece in descend_in_chunks(f, torch.tensor(x0, dtype=dtype), lr, 200, chunk, rule, recycle=True):
+            earlier.add(piece.x, piece.cost, piece.grad_norm)
+        turns, reversals, rose, finite = _whole_run_votes(whole, 1e-6)
+        assert torch.equal(earlier.finite, finite)
+        assert torch.equal(earlier.turns[finite], turns[finite])  # only a finite run's votes are read
+        assert torch.equal(earlier.reversals[finite], reversals[finite])
+        assert torch.equal(earlier.rose[finite], rose[finite])
+        grad_max = whole.grad_norm.amax(0).double()
+        assert torch.equal(earlier.grad_max[finite], grad_max[finite])
+
+
+def test_the_rise_shortcut_agrees_with_the_step_by_step_rule():
+    """A column rises when some c_(k+1) - c_k > tol·(1 + |c_k|); the shortcut decides a column
+    from its largest change and its range of |c|, and tests the undecided ones step by step.
+    Columns of every kind, with either sign: falling (decided: no), a jump (decided: yes), and
+    changes within rounding of the threshold at a small |c| after a large one (undecided)."""
+    from gdsweep.core.earlier import rising
+
+    torch.manual_seed(0)
+    tol, rows, width = 1e-6, 40, 3000
+    for dtype in (torch.float32, torch.float64):
+        scale = torch.logspace(-3, 6, width, dtype=dtype) * torch.randn(width, dtype=dtype).sign()
+        down = torch.linspace(2, 1, rows, dtype=dtype)[:, None]
+        falling = scale * torch.where(scale > 0, down, down.flip(0))
+        jump = falling.clone()
+        jump[rows // 2] += scale.abs()
+        near = torch.empty(rows, width, dtype=dtype)
+        near[0], near[1] = 1000 * scale, scale
+        nudge = 1 + torch.randn(rows, width, dtype=dtype) * 1e-3
+        nudge[:, ::2] = 1 - torch.rand(rows, width // 2, dtype=dtype) * 1e-3  # every other column never crosses
+        for k in range(1, rows - 1):
+            near[k + 1] = near[k] + tol * (1 + near[k].abs()) * nudge[k]
+        cost = torch.cat([falling, jump, near], dim=1)
+        reference = ((cost[1:] - cost[:-1]).sub_(cost[:-1].abs(), alpha=tol)).amax(0) > tol
+        assert torch.equal(rising(cost, tol), reference)
+        assert not reference[:width].any() and reference[width : 2 * width].all()
+        assert 0 < reference[2 * width :].sum() < width  # the undecided columns go both ways

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gdsweep.core.earlier import Earlier, dot, rising
 from gdsweep.core.spec import Tolerances
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
@@ -49,63 +50,6 @@ class Regimes:
     converged: list[bool]
     period: list[int]  # 0 unless a cycle was found
     rate: list[float]  # nan when fewer than two cost changes were seen
-
-
-class Earlier:
-    """What the labels need from steps a caller did not keep (a scan keeps only a tail).
-
-    Fed every piece of a run in order; classify then reads whether any value was non-finite and
-    the zigzag vote over the whole run, not just over the tail.
-    """
-
-    def __init__(self, cost_tol: float = 1e-6) -> None:
-        self.finite: Tensor | None = None  # (B,) every value so far finite
-        self.turns: Tensor | float = 0.0  # (B,) Σ sign(step_k · step_(k-1)): < 0 when most steps reverse
-        self.reversals: Tensor | float = 0.0  # (B,) how many consecutive steps pointed back
-        self.rises: Tensor | float = 0.0  # (B,) how many steps raised the cost by more than rounding
-        self.cost_tol = cost_tol
-        self._last_cost: Tensor | None = None
-        self.start_norm: Tensor | None = None  # (B,) ‖x_0‖
-        self.grad_max: Tensor | None = None  # (B,) the largest finite gradient norm so far
-        self._last_x: Tensor | None = None
-        self._last_step: Tensor | None = None
-
-    def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
-        """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece.
-
-        Works in the piece's own dtype and device, a few passes over it, so a scan pays little:
-        amax and amin carry any nan or inf, and a non-finite x shows in its cost and gradient.
-        """
-        finite = cost.amax(0).isfinite() & cost.amin(0).isfinite() & grad_norm.amax(0).isfinite()
-        self.finite = finite if self.finite is None else self.finite & finite
-        if self.start_norm is None:
-            self.start_norm = torch.linalg.vector_norm(x[0].double(), dim=-1)
-        grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0).double()
-        self.grad_max = grad_max if self.grad_max is None else torch.maximum(self.grad_max, grad_max)
-        step = x[1:] - x[:-1]
-        signs = _dot(step[1:], step[:-1]).sign()
-        turns = signs.sum(0).double()  # ±1 per pair: exact in float32
-        reversals = (signs < 0).sum(0).double()
-        if self._last_x is not None:  # the steps across the seam with the previous piece
-            bridge = x[0] - self._last_x
-            seams = [_dot(bridge, self._last_step).sign()] if self._last_step is not None else []
-            seams += [_dot(step[0], bridge).sign()] if len(step) else []
-            for sign in seams:
-                turns, reversals = turns + sign, reversals + (sign < 0)
-            self._last_step = bridge
-        self.turns = self.turns + turns
-        self.reversals = self.reversals + reversals
-        joined = cost if self._last_cost is None else torch.cat([self._last_cost.unsqueeze(0), cost])
-        self.rises = self.rises + _rises(joined, self.cost_tol).double()
-        self._last_cost = cost[-1]
-        self._last_x = x[-1]
-        if len(step):
-            self._last_step = step[-1]
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Row-wise dot product over the last axis (in 1-D the product itself, one pass fewer)."""
-    return (a * b)[..., 0] if a.shape[-1] == 1 else (a * b).sum(-1)
 
 
 def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlier: Earlier | None = None) -> Regimes:
@@ -130,7 +74,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # A run stuck because lr · grad is below rounding does not hop: it is not converged.
     rounding = ROUNDING_ULPS * eps * (1 + torch.linalg.vector_norm(x[-1], dim=-1))
     last = step[-2 * tol.max_period :]
-    hopping = (_dot(last[1:], last[:-1]) < 0).any(0)
+    hopping = (dot(last[1:], last[:-1]) < 0).any(0)
     at_floor = hopping & (step_norm[-2 * tol.max_period :].amax(0) <= rounding) if n else torch.zeros_like(finite)
     # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
     # started with has reached its minimum in this precision; one stopped where it began has not.
@@ -176,12 +120,6 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
 
 
-def _rises(cost: Tensor, cost_tol: float) -> Tensor:
-    """How many steps raised the cost by more than rounding (relative to 1 + |cost|), per column."""
-    change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
-    return (change > cost_tol * (1 + cost[:-1].abs())).sum(0)
-
-
 def _turns_and_rises(cost: Tensor, step: Tensor, tol: Tolerances, earlier: Earlier | None) -> Tensor:
     """The path turned back at least twice and the cost rose on the way: momentum circling in.
 
@@ -189,9 +127,9 @@ def _turns_and_rises(cost: Tensor, step: Tensor, tol: Tolerances, earlier: Earli
     momentum run does, each time it swings past the minimum. Counted over the whole run.
     """
     if earlier is not None:
-        return ((earlier.reversals >= 2) & (earlier.rises >= 1)).cpu()
-    reversals = (_dot(step[1:], step[:-1]) < 0).sum(0)
-    return (reversals >= 2) & (_rises(cost, tol.cost_tol) >= 1)
+        return ((earlier.reversals >= 2) & earlier.rose).cpu()
+    reversals = (dot(step[1:], step[:-1]) < 0).sum(0)
+    return (reversals >= 2) & rising(cost, tol.cost_tol)
 
 
 def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
@@ -210,8 +148,10 @@ def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
     factor = min(0.999 ** (2 * m), 0.5 if 2 * m >= 32 else 1.0)
     shrinking = (steps[1] < steps[0]) & (steps[2] < steps[1]) & (steps[2] < steps[0] * factor)
     falling = (costs[1] < costs[0]) & (costs[2] < costs[1])
-    reversals = (_dot(step[1:], step[:-1]) < 0).sum(0)
+    reversals = (dot(step[1:], step[:-1]) < 0).sum(0)
     return shrinking & falling & (reversals >= 2)
+
+
 def _runaway(x: Tensor, step_norm: Tensor, tail: int, start_norm: Tensor, eps: float) -> Tensor:
     """Iterates that run off, even while the cost falls (an objective unbounded below along the path).
 
@@ -248,7 +188,7 @@ def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
 
 def _mostly_reversing(step: Tensor) -> Tensor:
     """True where most pairs of consecutive non-zero steps point in opposite directions."""
-    return _dot(step[1:], step[:-1]).sign().sum(0) < 0
+    return dot(step[1:], step[:-1]).sign().sum(0) < 0
 
 
 def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
