@@ -20,12 +20,25 @@ from torch import Tensor
 
 from gdsweep.core import optimizers
 from gdsweep.core.descent import Objective, Trajectory, descend_in_chunks
-from gdsweep.core.regimes import CONVERGING, MONOTONE, Earlier, Regimes, classify
+from gdsweep.core.earlier import Earlier
+from gdsweep.core.regimes import CONVERGING, MONOTONE, Regimes, classify
 from gdsweep.core.spec import OptimizerSpec, ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
 
 Progress = Callable[[int], None]  # told the number of steps done so far
-CHUNK = 256  # steps per batched piece: rows held at once are 2 · max(CHUNK, tail) per lr
+PIECE_NUMBERS = 640_000  # numbers per series in one batched piece: 64 steps of 10^4 lrs
+CHUNK_RANGE = (8, 256)  # steps per piece, fewest and most
+
+
+def chunk_steps(width: int) -> int:
+    """Steps per batched piece for `width` numbers per step (lrs × coordinates).
+
+    A piece is recorded into memory reused from piece to piece, then read by the labels' passes.
+    Small pieces pay the per-piece calls more often, large ones write the record far from the
+    core: on 2 cores, 10^4 lrs ran fastest at 64 steps a piece (of 8 to 256 measured).
+    """
+    fewest, most = CHUNK_RANGE
+    return max(fewest, min(most, PIECE_NUMBERS // max(1, width)))
 
 
 def grid(lr_min: float, lr_max: float, num: int, spacing: str, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -58,17 +71,19 @@ def descend_tail(
 
     rule: the optimizer of every row (None: gradient descent), e.g. with one β per row for the
     lr × momentum map. `watch` sees every piece as it goes by (e.g. to note when each lr first
-    reaches a tolerance)."""
+    reaches a tolerance); it must not keep the piece, whose memory the next one reuses."""
     earlier, kept = Earlier(tol.cost_tol), []
-    for piece in descend_in_chunks(f, x0, lr, steps, max(keep, CHUNK), rule):
+    chunk = chunk_steps(lr.shape[0] * x0.shape[-1])
+    for piece in descend_in_chunks(f, x0, lr, steps, chunk, rule, recycle=True):
         earlier.add(piece.x, piece.cost, piece.grad_norm)
         if watch:
             watch(piece)
-        kept = [*kept[-1:], piece]  # two consecutive pieces hold at least keep + 1 rows
+        last = piece.start + piece.steps
+        if last >= steps - keep:  # the piece reaches into the tail: copy those rows out before they are reused
+            kept.append(piece.rows(max(0, steps - keep - piece.start)).clone())
         if progress:
-            progress(piece.start + piece.steps)
-    joined = Trajectory.join(kept)
-    tail = joined.rows(max(0, joined.cost.shape[0] - (keep + 1)))
+            progress(last)
+    tail = Trajectory.join(kept)
     return Scanned(tail, classify(tail.cost, tail.x, tail.grad_norm, tol, earlier))
 
 
