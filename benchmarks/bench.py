@@ -49,6 +49,7 @@ from timing import (  # benchmarks/ is on sys.path when this file is run
     verdict,
 )
 
+from gdsweep import lifecycle
 from gdsweep.core.article import article_loop
 
 LRS = "lr=0.01,0.1,1.0"
@@ -276,7 +277,8 @@ def peak_memory(folder: Path) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    print(f"gdsweep benchmark on {os.cpu_count()} cores, torch {torch.__version__}")
+    lifecycle.keep_freed_memory()  # as every gdsweep command and job does; the in-process figures share it
+    print(f"gdsweep benchmark on {os.cpu_count()} cores, torch {torch.__version__}, freed memory kept as gdsweep keeps it")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         run_once(gdsweep("N=1"), folder)  # an existing embedded store

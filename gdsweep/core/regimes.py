@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gdsweep.core.earlier import Earlier, dot, rising
+from gdsweep.core.earlier import Earlier, dot
+from gdsweep.core.earlier import rising as rose
 from gdsweep.core.spec import Tolerances
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
@@ -61,36 +62,43 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     eps = torch.finfo(x.dtype).eps
     cost, x, grad_norm = cost.double().cpu(), x.double().cpu(), grad_norm.double().cpu()
     n = cost.shape[0] - 1
-    finite = cost.isfinite().all(0) & x.isfinite().all(-1).all(0) & grad_norm.isfinite().all(0)
-    if earlier is not None:
-        finite = finite & earlier.finite.cpu()
+    if earlier is None:  # (with it, every cost and gradient of the tail was seen by earlier)
+        finite = _finite(cost) & _finite(x) & _finite(grad_norm)
+    else:
+        finite = _finite(x) & earlier.finite.cpu()
 
-    step = torch.nan_to_num(x[1:] - x[:-1])  # (N, B, D)
+    step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
+    turn = dot(step[1:], step[:-1])  # (N-1, B): < 0 where consecutive steps point back
     # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
     # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
     # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
     # hence 1024 ulps (|m| up to 0.999); a true 2-cycle just past the edge is far larger.
     # A run stuck because lr · grad is below rounding does not hop: it is not converged.
+    window = 2 * tol.max_period
     rounding = ROUNDING_ULPS * eps * (1 + torch.linalg.vector_norm(x[-1], dim=-1))
-    last = step[-2 * tol.max_period :]
-    hopping = (dot(last[1:], last[:-1]) < 0).any(0)
-    at_floor = hopping & (step_norm[-2 * tol.max_period :].amax(0) <= rounding) if n else torch.zeros_like(finite)
+    hopping = (turn[-(window - 1) :] < 0).any(0) if window > 1 else torch.zeros_like(finite)
+    recent = step_norm[-window:].amax(0) if n else None  # the longest of the last `window` steps
+    at_floor = hopping & (recent <= rounding) if n else torch.zeros_like(finite)
     # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
     # started with has reached its minimum in this precision; one stopped where it began has not.
     start_norm = torch.linalg.vector_norm(x[0], dim=-1) if earlier is None else earlier.start_norm.cpu()
-    grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0)
-    if earlier is not None:
-        grad_max = torch.maximum(grad_max, earlier.grad_max.cpu())
-    window = 2 * tol.max_period
-    stopped = (step_norm[-window:].amax(0) == 0) if n >= window else torch.zeros_like(finite)
+    if earlier is None:
+        grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0)
+    else:  # it saw the tail too; a non-finite run's largest gradient is never read
+        grad_max = earlier.grad_max.cpu()
+    stopped = (recent == 0) if n >= window else torch.zeros_like(finite)
     settled = stopped & (grad_norm[-1] <= eps**0.5 * grad_max)
     converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor | settled)
-    change = torch.nan_to_num(cost[1:] - cost[:-1], nan=0.0, posinf=0.0, neginf=0.0)
+    change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
-    period = _cycle_period(x, step_norm, tol) * (finite & ~converged)
+    # The cycle and runaway rules only matter to finite runs that have not converged: in a dense
+    # scan most columns have either converged or blown up, so those rules read only the others.
+    open_ = (finite & ~converged).nonzero()[:, 0]
+    period = torch.zeros(x.shape[1], dtype=torch.long)
+    period[open_] = _cycle_period(x[:, open_], step_norm[:, open_], tol)
     tail = max(1, n // 2)
-    noise = tol.cost_tol * (1 + cost[:-1].abs()[-tail:])
+    noise = cost[:-1][-tail:].abs().add_(1).mul_(tol.cost_tol)
     tail_change = change[-tail:]
     net = cost[-1] - cost[-1 - tail] if n else torch.zeros_like(cost[0])
     stuck = step_norm[-tail:].amax(0) == 0 if n else torch.ones_like(finite)
@@ -101,12 +109,19 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # zigzag down a narrow valley), not a cycle.
     progress = falling & (-net > noise.sum(0))
     period = period * ~progress
-    spiral_in = _spiralling_in(step, step_norm, cost)  # its cost may end the tail higher than it began
-    runaway = _runaway(x, step_norm, tail, start_norm, eps) & (period == 0) & ~converged & ~spiral_in
+    reversals = (turn < 0).sum(0, dtype=torch.int32)
+    spiral_in = _spiralling_in(step_norm, cost, reversals)  # its cost may end the tail higher than it began
+    runaway = torch.zeros_like(finite)
+    runaway[open_] = _runaway(x[:, open_], step_norm[:, open_], tail, start_norm[open_], eps)
+    runaway = runaway & (period == 0) & ~converged & ~spiral_in
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
-    zigzag = _mostly_reversing(step) if earlier is None else (earlier.turns < 0).cpu()
-    spiral = spiral_in | _turns_and_rises(cost, step, tol, earlier)
+    if earlier is None:
+        zigzag = turn.sign().sum(0) < 0  # most pairs of consecutive non-zero steps point back
+        spiral = spiral_in | ((reversals >= 2) & rose(cost, tol.cost_tol))
+    else:  # counted over the whole run as it went by
+        zigzag = (earlier.turns < 0).cpu()
+        spiral = spiral_in | ((earlier.reversals >= 2) & earlier.rose).cpu()
     rate = _rate(change, step_norm)
 
     regime, path = [], []
@@ -120,26 +135,14 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
 
 
-def _turns_and_rises(cost: Tensor, step: Tensor, tol: Tolerances, earlier: Earlier | None) -> Tensor:
-    """The path turned back at least twice and the cost rose on the way: momentum circling in.
-
-    Gradient descent on a convex valley never raises the cost while converging; an underdamped
-    momentum run does, each time it swings past the minimum. Counted over the whole run.
-    """
-    if earlier is not None:
-        return ((earlier.reversals >= 2) & earlier.rose).cpu()
-    reversals = (dot(step[1:], step[:-1]) < 0).sum(0)
-    return (reversals >= 2) & rising(cost, tol.cost_tol)
-
-
-def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
+def _spiralling_in(step_norm: Tensor, cost: Tensor, reversals: Tensor) -> Tensor:
     """Up and down, but closing in: over three equal windows of the run's last steps the largest
     step and the highest cost shrink (the steps by 0.1 % per step, and by half over 32 steps or
-    more), and the path turns back at least twice (an underdamped momentum run)."""
-    n = step.shape[0]
+    more), and the path turns back at least twice (`reversals`: an underdamped momentum run)."""
+    n = step_norm.shape[0]
     m = n // 3
     if m < 2:
-        return torch.zeros(step.shape[1], dtype=torch.bool)
+        return torch.zeros(step_norm.shape[1], dtype=torch.bool)
     windows = [slice(n - (3 - i) * m, n - (2 - i) * m) for i in range(3)]
     steps = [step_norm[w].amax(0) for w in windows]
     costs = [cost[1:][w].amax(0) for w in windows]
@@ -148,7 +151,6 @@ def _spiralling_in(step: Tensor, step_norm: Tensor, cost: Tensor) -> Tensor:
     factor = min(0.999 ** (2 * m), 0.5 if 2 * m >= 32 else 1.0)
     shrinking = (steps[1] < steps[0]) & (steps[2] < steps[1]) & (steps[2] < steps[0] * factor)
     falling = (costs[1] < costs[0]) & (costs[2] < costs[1])
-    reversals = (dot(step[1:], step[:-1]) < 0).sum(0)
     return shrinking & falling & (reversals >= 2)
 
 
@@ -171,6 +173,12 @@ def _runaway(x: Tensor, step_norm: Tensor, tail: int, start_norm: Tensor, eps: f
     return longer & outward & far
 
 
+def _finite(values: Tensor) -> Tensor:
+    """Per column (axis 1): every value finite; two reductions (a max and a min carry any nan or inf)."""
+    rows = values.flatten(2) if values.dim() > 2 else values.unsqueeze(-1)
+    return rows.amax((0, 2)).isfinite() & rows.amin((0, 2)).isfinite()
+
+
 def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
     """Smallest p >= 2 with x_k = x_(k-p) (relative to the step size) over the last 2p steps."""
     n = x.shape[0] - 1
@@ -186,27 +194,33 @@ def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
     return period
 
 
-def _mostly_reversing(step: Tensor) -> Tensor:
-    """True where most pairs of consecutive non-zero steps point in opposite directions."""
-    return dot(step[1:], step[:-1]).sign().sum(0) < 0
-
-
 def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
     """Per-step factor of |cost change| between the last two windows of m steps.
 
     The windows end at the last step that changed the cost, so a run that reached its
     floating-point floor early is measured where it still moved. m is a multiple of 4 when
-    the run is long enough, so 2- and 4-cycles in the cost average out.
+    the run is long enough, so 2- and 4-cycles in the cost average out. Columns still moving
+    at the last step share their windows (plain slices); only the others are masked.
     """
     n, batch = change.shape
     size = change.abs()
-    k = torch.arange(1, n + 1).unsqueeze(-1)
-    end = (k * (size > 0)).amax(0) if n else torch.zeros(batch, dtype=torch.long)
+    moved = size > 0
+    end = torch.full((batch,), n, dtype=torch.long) if n else torch.zeros(batch, dtype=torch.long)
+    early_stop = (~moved[-1]).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
+    k = torch.arange(1, n + 1, dtype=torch.int32).unsqueeze(-1)
+    end[early_stop] = (k * moved[:, early_stop]).amax(0).long() if n else 0
     m = torch.where(end >= 8, 4 * (end // 8), end // 2).clamp(min=1)
-    index = k - 1
-    late = ((index >= end - m) & (index < end)) * size
-    early = ((index >= end - 2 * m) & (index < end - m)) * size
-    rate = (late.sum(0) / early.sum(0)) ** (1.0 / m.double())
+    late, early = torch.empty(batch, dtype=size.dtype), torch.empty(batch, dtype=size.dtype)
+    if n:
+        full = 4 * (n // 8) if n >= 8 else max(1, n // 2)  # m of a column that moved at the last step
+        late[:] = size[n - full :].sum(0)
+        early[:] = size[max(0, n - 2 * full) : n - full].sum(0)
+    if len(early_stop):
+        rows, stop, width = size[:, early_stop], end[early_stop], m[early_stop]
+        index = k.long() - 1
+        late[early_stop] = (((index >= stop - width) & (index < stop)) * rows).sum(0)
+        early[early_stop] = (((index >= stop - 2 * width) & (index < stop - width)) * rows).sum(0)
+    rate = (late / early) ** (1.0 / m.double())
     moving = step_norm.amax(0) > 0 if n else torch.zeros(batch, dtype=torch.bool)
     rate = torch.where(end == 0, torch.where(moving, 1.0, 0.0), rate)
     rate = torch.where((end == 1) & (n >= 2), 0.0, rate)
