@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from gdsweep.core.descent import Trajectory
-from gdsweep.core.regimes import Earlier, Regimes, classify
+from gdsweep.core.earlier import Earlier
+from gdsweep.core.regimes import Regimes, classify
 from gdsweep.core.spec import Tolerances
 
 TAIL_ELEMENTS = 1 << 24  # at most this many iterate values are kept, whatever N (64 MiB in float32)
