@@ -174,7 +174,10 @@ def test_runaway_and_settled_labels_are_the_same_from_a_streamed_tail(name, f, x
 def _whole_run_votes(t, cost_tol):
     """The votes read from the whole trajectory at once, the plain way (rules 2 and the path)."""
     step = t.x[1:] - t.x[:-1]
-    turn = (step[1:] * step[:-1]).sum(-1).sign()
+    if step.shape[-1] == 1:  # the signs of the steps: two tiny steps must not multiply to 0
+        turn = (step[1:].sign() * step[:-1].sign())[..., 0]
+    else:
+        turn = (step[1:].double() * step[:-1].double()).sum(-1).sign()
     change = t.cost[1:] - t.cost[:-1]
     rose = (change > cost_tol * (1 + t.cost[:-1].abs())).any(0)
     finite = t.cost.isfinite().all(0) & t.grad_norm.isfinite().all(0)
@@ -241,3 +244,17 @@ def test_the_rise_shortcut_agrees_with_the_step_by_step_rule():
         assert torch.equal(rising(cost, tol), reference)
         assert not reference[:width].any() and reference[width : 2 * width].all()
         assert 0 < reference[2 * width :].sum() < width  # the undecided columns go both ways
+
+
+def test_a_turn_between_two_tiny_steps_still_counts():
+    """Steps of 1e-30 and -1e-30 in float32 multiply to 0 (underflow), which would hide the
+    turn; the rule reads the steps' signs, streamed or whole, in float32 or float64."""
+    from gdsweep.core.earlier import Earlier
+
+    hops = torch.tensor([1e-30, 2e-30, 1e-30, 2e-30, 1e-30, 2e-30, 1e-30])  # tiny steps, all turning back
+    for dtype in (torch.float32, torch.float64):
+        x = hops.to(dtype)[:, None, None]
+        earlier = Earlier()
+        earlier.add(x[:4], torch.zeros(4, 1, dtype=dtype), torch.zeros(4, 1, dtype=dtype))
+        earlier.add(x[4:], torch.zeros(3, 1, dtype=dtype), torch.zeros(3, 1, dtype=dtype))
+        assert earlier.turns.tolist() == [-5.0] and earlier.reversals.tolist() == [5.0]

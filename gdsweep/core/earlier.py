@@ -25,7 +25,7 @@ class Earlier:
         self.reversals: Tensor | None = None  # (B,) how many consecutive steps pointed back
         self.rose: Tensor | None = None  # (B,) some step raised the cost by more than rounding
         self._extremes: list[Tensor] = []  # (B,) largest cost, smallest cost, largest ‖grad‖: nan and inf stay
-        self._last: tuple[Tensor, Tensor | None, Tensor] | None = None  # the last x, step and cost seen
+        self._last: tuple[Tensor, Tensor | None, Tensor] | None = None  # the last x, step direction and cost seen
         self._scratch: dict[str, Tensor] = {}
 
     @property
@@ -44,7 +44,7 @@ class Earlier:
 
         In the piece's own dtype and device, one pass per statistic into scratch tensors made
         once. Maxima and minima carry any nan or inf. The two steps and the cost change across
-        the seam with the previous piece are counted from its last x, step and cost.
+        the seam with the previous piece are counted from its last x, step direction and cost.
         """
         extremes = [cost.amax(0), cost.amin(0), grad_norm.amax(0)]
         if self._last is None:
@@ -56,22 +56,24 @@ class Earlier:
             for pick, kept, new in zip((torch.maximum, torch.minimum, torch.maximum), self._extremes, extremes):
                 pick(kept, new, out=kept)
         step = torch.sub(x[1:], x[:-1], out=self._buffer("step", len(x) - 1, x))
-        if len(step) > 1:
-            self._vote(dot(step[1:], step[:-1], self._buffer("turn", len(step) - 1, cost)))
+        heading = step.sign_() if step.shape[-1] == 1 else direction(step)  # one coordinate: in place
+        if len(heading) > 1:
+            one = heading.shape[-1] == 1
+            self._vote(dot(heading[1:], heading[:-1], self._buffer("turn", len(heading) - 1, cost) if one else None))
         self.rose |= rising(cost, self.cost_tol, self._buffer("change", len(cost) - 1, cost), extremes[:2])
         if self._last is not None:  # across the seam: the previous piece's last step, the bridge, this one's first
-            last_x, last_step, last_cost = self._last
-            bridge = x[0] - last_x
-            seam = [bridge, step[0]] if len(step) else [bridge]
-            if last_step is not None:
-                seam.insert(0, last_step)
+            last_x, last_heading, last_cost = self._last
+            bridge = direction(x[0] - last_x)
+            seam = [bridge, heading[0]] if len(heading) else [bridge]
+            if last_heading is not None:
+                seam.insert(0, last_heading)
             if len(seam) > 1:
                 pairs = torch.stack(seam)
                 self._vote(dot(pairs[1:], pairs[:-1]))
             self.rose |= rising(torch.stack([last_cost, cost[0]]), self.cost_tol)
-            last_step = bridge
-        tail_step = step[-1] if len(step) else last_step if self._last is not None else None
-        self._last = (x[-1].clone(), None if tail_step is None else tail_step.clone(), cost[-1].clone())
+            last_heading = bridge
+        tail = heading[-1] if len(heading) else last_heading if self._last is not None else None
+        self._last = (x[-1].clone(), None if tail is None else tail.clone(), cost[-1].clone())
 
     def _vote(self, turn: Tensor) -> None:
         """Count the signs of step_k · step_(k-1), rows of `turn`, into the zigzag and spiral votes."""
@@ -85,6 +87,14 @@ class Earlier:
         if kept is None or len(kept) < rows or kept.shape[1:] != like.shape[1:] or kept.dtype != like.dtype:
             kept = self._scratch[name] = like.new_empty(rows, *like.shape[1:])
         return kept[:rows]
+
+
+def direction(step: Tensor) -> Tensor:
+    """What the turn rule compares between consecutive steps (N, B, D): with one coordinate the
+    step's sign, so that two tiny steps cannot multiply to 0 (underflow) and hide a turn; with
+    more, the step in float64, where a float32 product of steps cannot underflow.
+    sign(d_k · d_(k-1)) < 0: the path turned back."""
+    return step.sign() if step.shape[-1] == 1 else step.double()
 
 
 def dot(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gdsweep.core.earlier import Earlier, dot
+from gdsweep.core.earlier import Earlier, direction, dot
 from gdsweep.core.earlier import rising as rose
 from gdsweep.core.spec import Tolerances
 
@@ -69,7 +69,8 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
 
     step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
-    turn = dot(step[1:], step[:-1])  # (N-1, B): < 0 where consecutive steps point back
+    heading = direction(step)
+    turn = dot(heading[1:], heading[:-1])  # (N-1, B): < 0 where consecutive steps point back
     # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
     # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
     # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
