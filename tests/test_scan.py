@@ -2,6 +2,7 @@
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,17 @@ def test_scan_job_fails_cleanly_on_a_bad_function_before_any_run(make_config, tm
     with pytest.raises(GdsweepError):
         prepare(make_config("scan=dense", "function=himmelblau", "x0=[1,2,3]"), [], None)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_the_first_step_within_tolerance_is_found_across_pieces():
+    """FirstReached, fed a descent in pieces, notes for each lr the first step whose gradient is
+    within grad_tol (x² from 4: |∇f| = 8·|1 - 2lr|^k), and inf for an lr that never gets there."""
+    from gdsweep.core.descent import descend_in_chunks
+    from gdsweep.core.suggest import FirstReached
+
+    lrs = torch.tensor([0.1, 0.25, 0.5, 1.2], dtype=torch.float64)
+    reached = FirstReached(1e-6)
+    for piece in descend_in_chunks(lambda x: x**2, torch.tensor([4.0], dtype=torch.float64), lrs, 100, 7):
+        reached(piece)
+    expected = [math.ceil(math.log(1e-6 / 8) / math.log(abs(1 - 2 * lr))) for lr in (0.1, 0.25)]
+    assert reached.step.tolist() == [*expected, 1.0, math.inf]  # lr=0.5 lands on the minimum in one step

@@ -25,9 +25,9 @@ class FirstReached:
         self.step: Tensor | None = None  # (B,) float64, inf where not reached yet
 
     def __call__(self, piece: Trajectory) -> None:
-        within = (piece.grad_norm <= self.grad_tol).cpu()  # (K, B)
-        rows = torch.arange(piece.start, piece.start + within.shape[0], dtype=torch.float64)[:, None]
-        first = torch.where(within, rows, torch.full_like(rows, math.inf)).amin(0)
+        within = piece.grad_norm <= self.grad_tol  # (K, B)
+        row = within.view(torch.uint8).argmax(0)  # the first row within, where there is one: one byte a step
+        first = torch.where(within.any(0), piece.start + row.double(), math.inf).cpu()
         self.step = first if self.step is None else torch.minimum(self.step, first)
 
 
