@@ -59,7 +59,9 @@ class Earlier:
         heading = step.sign_() if step.shape[-1] == 1 else direction(step)  # one coordinate: in place
         if len(heading) > 1:
             one = heading.shape[-1] == 1
-            self._vote(dot(heading[1:], heading[:-1], self._buffer("turn", len(heading) - 1, cost) if one else None))
+            self._vote(
+                turn_signs(heading[1:], heading[:-1], self._buffer("turn", len(heading) - 1, cost) if one else None)
+            )
         self.rose |= rising(cost, self.cost_tol, self._buffer("change", len(cost) - 1, cost), extremes[:2])
         if self._last is not None:  # across the seam: the previous piece's last step, the bridge, this one's first
             last_x, last_heading, last_cost = self._last
@@ -69,15 +71,14 @@ class Earlier:
                 seam.insert(0, last_heading)
             if len(seam) > 1:
                 pairs = torch.stack(seam)
-                self._vote(dot(pairs[1:], pairs[:-1]))
+                self._vote(turn_signs(pairs[1:], pairs[:-1]))
             self.rose |= rising(torch.stack([last_cost, cost[0]]), self.cost_tol)
             last_heading = bridge
         tail = heading[-1] if len(heading) else last_heading if self._last is not None else None
         self._last = (x[-1].clone(), None if tail is None else tail.clone(), cost[-1].clone())
 
     def _vote(self, turn: Tensor) -> None:
-        """Count the signs of step_k · step_(k-1), rows of `turn`, into the zigzag and spiral votes."""
-        turn = turn.sign_()
+        """Count the signs of step_k · step_(k-1), rows of `turn` (`turn_signs`), into the zigzag and spiral votes."""
         self.turns.add_(turn.sum(0))  # ±1 per pair: exact in float32
         self.reversals.sub_(turn.clamp_(max=0).sum(0))
 
@@ -97,11 +98,13 @@ def direction(step: Tensor) -> Tensor:
     return step.sign() if step.shape[-1] == 1 else step.double()
 
 
-def dot(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
-    """Row-wise dot product over the last axis (in 1-D the product itself, one pass fewer), into `out` if given."""
-    if a.shape[-1] == 1:
-        return torch.mul(a[..., 0], b[..., 0], out=out)
-    return torch.sum(a * b, dim=-1, out=out)
+def turn_signs(later: Tensor, before: Tensor, out: Tensor | None = None) -> Tensor:
+    """sign(d_k · d_(k-1)) row by row for directions (`direction`) d_k, d_(k-1): -1 where the path
+    turned back, 0 where a step was 0, into `out` if given. One coordinate: the product of two
+    signs, already a sign; more: the sign of the dot product."""
+    if later.shape[-1] == 1:
+        return torch.mul(later[..., 0], before[..., 0], out=out)
+    return torch.sum(later * before, dim=-1, out=out).sign_()
 
 
 def rising(cost: Tensor, cost_tol: float, change: Tensor | None = None, span: list[Tensor] | None = None) -> Tensor:

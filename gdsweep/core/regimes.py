@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gdsweep.core.earlier import Earlier, direction, dot
+from gdsweep.core.earlier import Earlier, direction, turn_signs
 from gdsweep.core.earlier import rising as rose
 from gdsweep.core.spec import Tolerances
 
@@ -70,7 +70,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
     heading = direction(step)
-    turn = dot(heading[1:], heading[:-1])  # (N-1, B): < 0 where consecutive steps point back
+    turn = turn_signs(heading[1:], heading[:-1])  # (N-1, B): -1 where consecutive steps point back
     # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
     # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
     # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
@@ -118,7 +118,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     if earlier is None:
-        zigzag = turn.sign().sum(0) < 0  # most pairs of consecutive non-zero steps point back
+        zigzag = turn.sum(0) < 0  # most pairs of consecutive non-zero steps point back
         spiral = spiral_in | ((reversals >= 2) & rose(cost, tol.cost_tol))
     else:  # counted over the whole run as it went by
         zigzag = (earlier.turns < 0).cpu()
