@@ -79,11 +79,10 @@ def keep_freed_memory() -> None:
     with contextlib.suppress(AttributeError, ValueError, OSError):  # not glibc: nothing to set
         if os.confstr("CS_GNU_LIBC_VERSION"):
             mallopt = ctypes.CDLL("libc.so.6").mallopt
-            keep = (
-                KEEP_BYTES if mallopt(M_MMAP_THRESHOLD, KEEP_BYTES) else KEEP_BYTES // 2
-            )  # older glibc: 32 MiB at most
-            mallopt(M_MMAP_THRESHOLD, keep)
-            mallopt(M_TRIM_THRESHOLD, 2 * keep)
+            for keep in (KEEP_BYTES, KEEP_BYTES // 2):  # an older glibc refuses more than 32 MiB
+                if mallopt(M_MMAP_THRESHOLD, keep):
+                    mallopt(M_TRIM_THRESHOLD, 2 * keep)
+                    break
 
 
 def leave(code: object = 0) -> NoReturn:

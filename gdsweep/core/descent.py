@@ -87,9 +87,8 @@ def descend_in_chunks(
     `rule` carries its state (momentum buffer, Adam's moments and step count) straight on.
 
     recycle: every piece of a wide batch is recorded into the same memory, so a piece is valid
-    until the next one is asked for (clone what must outlive it). Small pieces then stay in the
-    CPU's cache between the descent and the caller's passes over them; fresh buffers each piece
-    cost a page fault per 4 KiB written, about as much as the arithmetic on 10^4 lrs.
+    until the next one is asked for (clone what must outlive it): no buffers are made, and first
+    touched, once per piece.
     """
     batch, dim = lr.shape[0], x0.shape[-1]
     x = x0.detach().to(lr.dtype).expand(batch, dim).clone().requires_grad_(True)

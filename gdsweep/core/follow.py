@@ -2,11 +2,11 @@
 
 A long run is never held whole. `Follower` keeps the last `keep` rows (the tail the regime
 rules read), the start point, and running statistics of everything before the tail
-(`regimes.Earlier`: any non-finite value, the zigzag vote), plus the first step whose gradient
-norm reached the tolerance and the first step whose cost left the floating-point range. A run of
-at most `keep` rows is kept whole and labelled exactly as a whole trajectory; a longer one is
-labelled from its tail and the running statistics, as a scan labels its lrs. How the labels are
-fed lives here; the rules themselves stay in `regimes`.
+(`earlier.Earlier`: any non-finite value, the largest gradient, the zigzag and spiral votes),
+plus the first step whose gradient norm reached the tolerance and the first step whose cost left
+the floating-point range. A run of at most `keep` rows is kept whole and labelled exactly as a
+whole trajectory; a longer one is labelled from its tail and the running statistics, as a scan
+labels its lrs. How the labels are fed lives here; the rules themselves stay in `regimes`.
 """
 
 from __future__ import annotations
