@@ -219,10 +219,10 @@ def test_votes_counted_piece_by_piece_equal_the_whole_run_s_for_any_piece_size(c
 
 
 def test_the_rise_shortcut_agrees_with_the_step_by_step_rule():
-    """A column rises when some c_(k+1) - c_k > tol·(1 + |c_k|); the shortcut decides a column
-    from its largest change and its range of |c|, and tests the undecided ones step by step.
-    Columns of every kind, with either sign: falling (decided: no), a jump (decided: yes), and
-    changes within rounding of the threshold at a small |c| after a large one (undecided)."""
+    """A column rises when some c_(k+1) - c_k > tol·(1 + |c_k|); the shortcut tests step by step
+    only the columns whose largest change exceeds tol (the threshold's least value). Columns of
+    every kind, with either sign: falling (never tested), a jump (tested: yes), and changes within
+    rounding of the threshold at a small |c| after a large one (tested, both ways)."""
     from gdsweep.core.earlier import rising
 
     torch.manual_seed(0)

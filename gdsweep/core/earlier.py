@@ -7,6 +7,8 @@ pieces go by, in a few passes per piece, so memory does not grow with N. Pure to
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -25,7 +27,7 @@ class Earlier:
         self.reversals: Tensor | None = None  # (B,) how many consecutive steps pointed back
         self.rose: Tensor | None = None  # (B,) some step raised the cost by more than rounding
         self._extremes: list[Tensor] = []  # (B,) largest cost, smallest cost, largest ‖grad‖: nan and inf stay
-        self._last: tuple[Tensor, Tensor | None, Tensor] | None = None  # the last x, step direction and cost seen
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None  # the last x and cost seen, the last direction
         self._scratch: dict[str, Tensor] = {}
 
     @property
@@ -42,9 +44,9 @@ class Earlier:
     def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
         """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece.
 
-        In the piece's own dtype and device, one pass per statistic into scratch tensors made
-        once. Maxima and minima carry any nan or inf. The two steps and the cost change across
-        the seam with the previous piece are counted from its last x, step direction and cost.
+        In the piece's own dtype and device, one pass per statistic into scratch memory made once.
+        Maxima and minima carry any nan or inf. The seam with the previous piece rides along in
+        the same passes: the step and cost change across it go in front of the piece's own.
         """
         extremes = [cost.amax(0), cost.amin(0), grad_norm.amax(0)]
         if self._last is None:
@@ -55,38 +57,52 @@ class Earlier:
         else:
             for pick, kept, new in zip((torch.maximum, torch.minimum, torch.maximum), self._extremes, extremes):
                 pick(kept, new, out=kept)
-        step = torch.sub(x[1:], x[:-1], out=self._buffer("step", len(x) - 1, x))
-        heading = step.sign_() if step.shape[-1] == 1 else direction(step)  # one coordinate: in place
-        if len(heading) > 1:
-            one = heading.shape[-1] == 1
-            self._vote(
-                turn_signs(heading[1:], heading[:-1], self._buffer("turn", len(heading) - 1, cost) if one else None)
-            )
-        self.rose |= rising(cost, self.cost_tol, self._buffer("change", len(cost) - 1, cost), extremes[:2])
-        if self._last is not None:  # across the seam: the previous piece's last step, the bridge, this one's first
-            last_x, last_heading, last_cost = self._last
-            bridge = direction(x[0] - last_x)
-            seam = [bridge, heading[0]] if len(heading) else [bridge]
-            if last_heading is not None:
-                seam.insert(0, last_heading)
-            if len(seam) > 1:
-                pairs = torch.stack(seam)
-                self._vote(turn_signs(pairs[1:], pairs[:-1]))
-            self.rose |= rising(torch.stack([last_cost, cost[0]]), self.cost_tol)
-            last_heading = bridge
-        tail = heading[-1] if len(heading) else last_heading if self._last is not None else None
-        self._last = (x[-1].clone(), None if tail is None else tail.clone(), cost[-1].clone())
+        heading = self._headings(x)
+        self._vote(turn_signs(heading[1:], heading[:-1], self._buffer("turn", len(x), cost[0], heading.dtype)))
+        self._rise(cost)
+        self._last = (x[-1].clone(), cost[-1].clone(), heading[-1])
+
+    def _headings(self, x: Tensor) -> Tensor:
+        """Rows of directions (`direction`): the previous piece's last step, the step across the seam
+        (from its last x to this piece's first), then this piece's own steps."""
+        one = x.shape[-1] == 1
+        heading = self._buffer("heading", len(x) + 1, x[0], x.dtype if one else torch.float64)
+        if self._last is None:  # nothing before: zero directions, which vote neither way
+            heading[:2].zero_()
+        else:
+            last_x, _, last_heading = self._last
+            # last_heading is a view of the previous piece's scratch row: read it before it is overwritten
+            heading[0].copy_(last_heading)
+            torch.sub(x[0], last_x, out=heading[1])
+        torch.sub(x[1:], x[:-1], out=heading[2:])
+        if one:  # one coordinate: the step's sign, in place (row 0 already is one)
+            heading[1:].sign_()
+        return heading
 
     def _vote(self, turn: Tensor) -> None:
         """Count the signs of step_k · step_(k-1), rows of `turn` (`turn_signs`), into the zigzag and spiral votes."""
         self.turns.add_(turn.sum(0))  # ±1 per pair: exact in float32
         self.reversals.sub_(turn.clamp_(max=0).sum(0))
 
-    def _buffer(self, name: str, rows: int, like: Tensor) -> Tensor:
-        """`rows` rows shaped as like's, in scratch memory reused from piece to piece."""
+    def _rise(self, cost: Tensor) -> None:
+        """`rising`, over the piece's changes and the one across the seam, for columns that have not risen yet."""
+        change = self._buffer("change", len(cost), cost[0], cost.dtype)
+        last = None if self._last is None else self._last[1]
+        if last is not None:
+            torch.sub(cost[0], last, out=change[0])
+        torch.sub(cost[1:], cost[:-1], out=change[1:])
+
+        def before(columns: Tensor) -> Tensor:  # c_k of each change row, the seam's included
+            rows = cost[:-1, columns]
+            return rows if last is None else torch.cat([last[None, columns], rows])
+
+        self.rose |= rises(change[1:] if last is None else change, before, self.cost_tol, ~self.rose)
+
+    def _buffer(self, name: str, rows: int, row: Tensor, dtype: torch.dtype) -> Tensor:
+        """`rows` rows shaped as `row`, in scratch memory reused from piece to piece."""
         kept = self._scratch.get(name)
-        if kept is None or len(kept) < rows or kept.shape[1:] != like.shape[1:] or kept.dtype != like.dtype:
-            kept = self._scratch[name] = like.new_empty(rows, *like.shape[1:])
+        if kept is None or len(kept) < rows or kept.shape[1:] != row.shape or kept.dtype != dtype:
+            kept = self._scratch[name] = row.new_empty(rows, *row.shape, dtype=dtype)
         return kept[:rows]
 
 
@@ -107,29 +123,25 @@ def turn_signs(later: Tensor, before: Tensor, out: Tensor | None = None) -> Tens
     return torch.sum(later * before, dim=-1, out=out).sign_()
 
 
-def rising(cost: Tensor, cost_tol: float, change: Tensor | None = None, span: list[Tensor] | None = None) -> Tensor:
-    """Per column: some step raised the cost by more than rounding, c_(k+1) - c_k > cost_tol · (1 + |c_k|).
+def rising(cost: Tensor, cost_tol: float) -> Tensor:
+    """Per column of cost (K, B): some step raised the cost by more than rounding,
+    c_(k+1) - c_k > cost_tol · (1 + |c_k|). A column with a nan reads False: it is diverging, and
+    whether it rose is never asked of it."""
+    return rises(cost[1:] - cost[:-1], lambda columns: cost[:-1, columns], cost_tol)
 
-    The largest change is compared with the threshold at the largest and the smallest |c| the
-    column holds (`span`: its maximum and minimum cost, when the caller has them): above the
-    one it surely rose, below the other it surely did not, each with a margin of 8 ulps over
-    the exact test's rounding. Only columns in between are tested step by step, so most pieces
-    cost one pass and a reduction. `change` (K-1, B) is scratch memory, when given. A column
-    with a nan reads False: it is diverging, and whether it rose is never asked of it.
-    """
-    if cost.shape[0] < 2:
-        return torch.zeros(cost.shape[1:], dtype=torch.bool, device=cost.device)
-    change = torch.sub(cost[1:], cost[:-1], out=change)
-    top = change.amax(0)
-    high, low = span if span is not None else (cost.amax(0), cost.amin(0))
-    margin = 8 * torch.finfo(cost.dtype).eps
-    largest = torch.maximum(high.abs(), low.abs())
-    smallest = torch.where(low > 0, low, torch.where(high < 0, -high, 0.0))
-    rose = top > cost_tol * (1 + largest) * (1 + margin)
-    unsure = ~rose & (top > cost_tol * (1 + smallest) * (1 - margin)) & top.isfinite()
-    if unsure.any():
-        columns = unsure.nonzero()[:, 0]
-        rows = cost[:, columns]
-        exact = (rows[1:] - rows[:-1]).sub_(rows[:-1].abs(), alpha=cost_tol).amax(0) > cost_tol
-        rose[columns] = exact
+
+def rises(change: Tensor, before: Callable[[Tensor], Tensor], cost_tol: float, asked: Tensor | None = None) -> Tensor:
+    """`rising` from the changes (K, B), c_(k+1) - c_k, and before(columns), the rows of c_k of those columns.
+
+    The threshold is never below cost_tol, so only the columns (of those `asked`) whose largest
+    change exceeds cost_tol are tested step by step: in a scan, none but the few still rising."""
+    rose = torch.zeros(change.shape[1:], dtype=torch.bool, device=change.device)
+    if not len(change):
+        return rose
+    maybe = change.amax(0) > cost_tol
+    if asked is not None:
+        maybe &= asked
+    if maybe.any():
+        columns = maybe.nonzero()[:, 0]
+        rose[columns] = change[:, columns].sub(before(columns).abs(), alpha=cost_tol).amax(0) > cost_tol
     return rose
