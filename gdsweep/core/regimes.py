@@ -60,12 +60,13 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     and non-finite values and the zigzag vote count the whole run.
     """
     eps = torch.finfo(x.dtype).eps
+    finite = _finite(x).cpu()  # read in the run's own dtype, before the copies in float64
+    if earlier is None:  # (with it, every cost and gradient of the tail was seen by earlier)
+        finite &= (_finite(cost) & _finite(grad_norm)).cpu()
+    else:
+        finite &= earlier.finite.cpu()
     cost, x, grad_norm = cost.double().cpu(), x.double().cpu(), grad_norm.double().cpu()
     n = cost.shape[0] - 1
-    if earlier is None:  # (with it, every cost and gradient of the tail was seen by earlier)
-        finite = _finite(cost) & _finite(x) & _finite(grad_norm)
-    else:
-        finite = _finite(x) & earlier.finite.cpu()
 
     step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
     step_norm = torch.linalg.vector_norm(step, dim=-1)
@@ -96,8 +97,9 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # The cycle and runaway rules only matter to finite runs that have not converged: in a dense
     # scan most columns have either converged or blown up, so those rules read only the others.
     open_ = (finite & ~converged).nonzero()[:, 0]
+    x_open, step_norm_open = x.index_select(1, open_), step_norm.index_select(1, open_)
     period = torch.zeros(x.shape[1], dtype=torch.long)
-    period[open_] = _cycle_period(x[:, open_], step_norm[:, open_], tol)
+    period[open_] = _cycle_period(x_open, step_norm_open, tol)
     tail = max(1, n // 2)
     noise = cost[:-1][-tail:].abs().add_(1).mul_(tol.cost_tol)
     tail_change = change[-tail:]
@@ -113,7 +115,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     reversals = (turn < 0).sum(0, dtype=torch.int32)
     spiral_in = _spiralling_in(step_norm, cost, reversals)  # its cost may end the tail higher than it began
     runaway = torch.zeros_like(finite)
-    runaway[open_] = _runaway(x[:, open_], step_norm[:, open_], tail, start_norm[open_], eps)
+    runaway[open_] = _runaway(x_open, step_norm_open, tail, start_norm[open_], eps)
     runaway = runaway & (period == 0) & ~converged & ~spiral_in
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
@@ -216,11 +218,11 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
         full = 4 * (n // 8) if n >= 8 else max(1, n // 2)  # m of a column that moved at the last step
         late[:] = size[n - full :].sum(0)
         early[:] = size[max(0, n - 2 * full) : n - full].sum(0)
-    if len(early_stop):
-        rows, stop, width = size[:, early_stop], end[early_stop], m[early_stop]
+    if len(early_stop):  # their rows after `end` are 0: the late window runs to the last row
+        rows, stop, width = size.index_select(1, early_stop), end[early_stop], m[early_stop]
         index = k.long() - 1
-        late[early_stop] = (((index >= stop - width) & (index < stop)) * rows).sum(0)
-        early[early_stop] = (((index >= stop - 2 * width) & (index < stop - width)) * rows).sum(0)
+        late[early_stop] = torch.where(index >= stop - width, rows, 0.0).sum(0)
+        early[early_stop] = torch.where((index >= stop - 2 * width) & (index < stop - width), rows, 0.0).sum(0)
     rate = (late / early) ** (1.0 / m.double())
     moving = step_norm.amax(0) > 0 if n else torch.zeros(batch, dtype=torch.bool)
     rate = torch.where(end == 0, torch.where(moving, 1.0, 0.0), rate)
