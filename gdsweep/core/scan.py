@@ -26,7 +26,7 @@ from gdsweep.core.spec import OptimizerSpec, ScanSpec, Tolerances
 from gdsweep.errors import GdsweepError
 
 Progress = Callable[[int], None]  # told the number of steps done so far
-PIECE_NUMBERS = 640_000  # numbers per series in one batched piece: 64 steps of 10^4 lrs
+PIECE_NUMBERS = 320_000  # numbers per series in one batched piece: 32 steps of 10^4 lrs
 CHUNK_RANGE = (8, 256)  # steps per piece, fewest and most
 
 
@@ -34,8 +34,9 @@ def chunk_steps(width: int) -> int:
     """Steps per batched piece for `width` numbers per step (lrs × coordinates).
 
     A piece is recorded into memory reused from piece to piece, then read by the labels' passes.
-    Small pieces pay the per-piece calls more often, large ones write the record far from the
-    core: on 2 cores, 10^4 lrs ran fastest at 64 steps a piece (of 8 to 256 measured).
+    Small pieces pay the per-piece calls more often; large ones no longer fit the core's cache
+    (the record and the scratch of 32 steps of 10^4 float32 lrs take about 4 MiB, this machine's
+    L2): 10^4 lrs ran fastest at 32 steps a piece (of 16, 32, 48 and 64 measured).
     """
     fewest, most = CHUNK_RANGE
     return max(fewest, min(most, PIECE_NUMBERS // max(1, width)))
