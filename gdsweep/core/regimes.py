@@ -65,7 +65,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
         finite &= (_finite(cost) & _finite(grad_norm)).cpu()
     else:
         finite &= earlier.finite.cpu()
-    cost, x, grad_norm = cost.double().cpu(), x.double().cpu(), grad_norm.double().cpu()
+    cost, x, last_grad = cost.double().cpu(), x.double().cpu(), grad_norm[-1].double().cpu()
     n = cost.shape[0] - 1
 
     step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
@@ -85,13 +85,13 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
     # started with has reached its minimum in this precision; one stopped where it began has not.
     start_norm = torch.linalg.vector_norm(x[0], dim=-1) if earlier is None else earlier.start_norm.cpu()
-    if earlier is None:
-        grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0)
+    if earlier is None:  # (a maximum is exact in the run's dtype)
+        grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0).double().cpu()
     else:  # it saw the tail too; a non-finite run's largest gradient is never read
         grad_max = earlier.grad_max.cpu()
     stopped = (recent == 0) if n >= window else torch.zeros_like(finite)
-    settled = stopped & (grad_norm[-1] <= eps**0.5 * grad_max)
-    converged = finite & ((grad_norm[-1] <= tol.grad_tol) | at_floor | settled)
+    settled = stopped & (last_grad <= eps**0.5 * grad_max)
+    converged = finite & ((last_grad <= tol.grad_tol) | at_floor | settled)
     change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
     # The cycle and runaway rules only matter to finite runs that have not converged: in a dense
