@@ -207,11 +207,12 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
     """
     n, batch = change.shape
     size = change.abs()
-    moved = size > 0
-    end = torch.full((batch,), n, dtype=torch.long) if n else torch.zeros(batch, dtype=torch.long)
-    early_stop = (~moved[-1]).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
-    k = torch.arange(1, n + 1, dtype=torch.int32).unsqueeze(-1)
-    end[early_stop] = (k * moved[:, early_stop]).amax(0).long() if n else 0
+    end = torch.full((batch,), n, dtype=torch.long)  # the last step that changed the cost
+    early_stop = (size[-1] == 0).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
+    rows = size.index_select(1, early_stop)  # the columns that stopped before the last step
+    index = torch.arange(n).unsqueeze(-1)
+    if len(early_stop):
+        end[early_stop] = ((index + 1) * (rows > 0)).amax(0)
     m = torch.where(end >= 8, 4 * (end // 8), end // 2).clamp(min=1)
     late, early = torch.empty(batch, dtype=size.dtype), torch.empty(batch, dtype=size.dtype)
     if n:
@@ -219,8 +220,7 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
         late[:] = size[n - full :].sum(0)
         early[:] = size[max(0, n - 2 * full) : n - full].sum(0)
     if len(early_stop):  # their rows after `end` are 0: the late window runs to the last row
-        rows, stop, width = size.index_select(1, early_stop), end[early_stop], m[early_stop]
-        index = k.long() - 1
+        stop, width = end[early_stop], m[early_stop]
         late[early_stop] = torch.where(index >= stop - width, rows, 0.0).sum(0)
         early[early_stop] = torch.where((index >= stop - 2 * width) & (index < stop - width), rows, 0.0).sum(0)
     rate = (late / early) ** (1.0 / m.double())
