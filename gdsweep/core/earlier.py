@@ -28,7 +28,7 @@ class Earlier:
         self.rose: Tensor | None = None  # (B,) some step raised the cost by more than rounding
         self._extremes: list[Tensor] = []  # (B,) largest cost, smallest cost, largest ‖grad‖: nan and inf stay
         self._last: tuple[Tensor, Tensor, Tensor] | None = None  # the last x and cost seen, the last direction
-        self._scratch: dict[str, Tensor] = {}
+        self._scratch: dict[tuple[str, torch.dtype], Tensor] = {}
 
     @property
     def finite(self) -> Tensor:
@@ -58,7 +58,7 @@ class Earlier:
             for pick, kept, new in zip((torch.maximum, torch.minimum, torch.maximum), self._extremes, extremes):
                 pick(kept, new, out=kept)
         heading = self._headings(x)
-        self._vote(turn_signs(heading[1:], heading[:-1], self._buffer("turn", len(x), cost[0], heading.dtype)))
+        self._vote(turn_signs(heading[1:], heading[:-1], self._buffer("scratch", len(x), cost[0], heading.dtype)))
         self._rise(cost)
         self._last = (x[-1].clone(), cost[-1].clone(), heading[-1])
 
@@ -73,10 +73,15 @@ class Earlier:
             last_x, _, last_heading = self._last
             # last_heading is a view of the previous piece's scratch row: read it before it is overwritten
             heading[0].copy_(last_heading)
-            torch.sub(x[0], last_x, out=heading[1])
-        torch.sub(x[1:], x[:-1], out=heading[2:])
-        if one:  # one coordinate: the step's sign, in place (row 0 already is one)
-            heading[1:].sign_()
+        if one:  # one coordinate: the step's sign, from comparisons (row 0 already is one)
+            below = self._buffer("scratch", len(x), x[0, ..., 0], x.dtype).unsqueeze(-1)
+            if self._last is not None:
+                step_signs(x[0], last_x, heading[1], below[0])
+            step_signs(x[1:], x[:-1], heading[2:], below[1:])
+        else:
+            if self._last is not None:
+                torch.sub(x[0], last_x, out=heading[1])
+            torch.sub(x[1:], x[:-1], out=heading[2:])
         return heading
 
     def _vote(self, turn: Tensor) -> None:
@@ -86,7 +91,7 @@ class Earlier:
 
     def _rise(self, cost: Tensor) -> None:
         """`rising`, over the piece's changes and the one across the seam, for columns that have not risen yet."""
-        change = self._buffer("change", len(cost), cost[0], cost.dtype)
+        change = self._buffer("scratch", len(cost), cost[0], cost.dtype)
         last = None if self._last is None else self._last[1]
         if last is not None:
             torch.sub(cost[0], last, out=change[0])
@@ -99,10 +104,14 @@ class Earlier:
         self.rose |= rises(change[1:] if last is None else change, before, self.cost_tol, ~self.rose)
 
     def _buffer(self, name: str, rows: int, row: Tensor, dtype: torch.dtype) -> Tensor:
-        """`rows` rows shaped as `row`, in scratch memory reused from piece to piece."""
-        kept = self._scratch.get(name)
-        if kept is None or len(kept) < rows or kept.shape[1:] != row.shape or kept.dtype != dtype:
-            kept = self._scratch[name] = row.new_empty(rows, *row.shape, dtype=dtype)
+        """`rows` rows shaped as `row`, in scratch memory reused from piece to piece.
+
+        "scratch" is shared, per dtype, by values each read before the next is written (the
+        comparisons behind a sign, the turns, the cost changes): less memory for a piece's passes
+        to stream through the core's cache."""
+        kept = self._scratch.get((name, dtype))
+        if kept is None or len(kept) < rows or kept.shape[1:] != row.shape:
+            kept = self._scratch[name, dtype] = row.new_empty(rows, *row.shape, dtype=dtype)
         return kept[:rows]
 
 
@@ -112,6 +121,16 @@ def direction(step: Tensor) -> Tensor:
     more, the step in float64, where a float32 product of steps cannot underflow.
     sign(d_k · d_(k-1)) < 0: the path turned back."""
     return step.sign() if step.shape[-1] == 1 else step.double()
+
+
+def step_signs(later: Tensor, before: Tensor, out: Tensor, scratch: Tensor) -> Tensor:
+    """sign(later - before) into `out`, as (later > before) - (later < before), using `scratch`.
+
+    The same signs as subtracting (with gradual underflow a difference is 0 only between equal
+    values; nan compares neither way, as torch.sign(nan) is 0), without the subtraction: where
+    iterates near 0 are subnormal, a subtraction runs several times slower on a CPU than a comparison."""
+    torch.gt(later, before, out=out)
+    return out.sub_(torch.lt(later, before, out=scratch))
 
 
 def turn_signs(later: Tensor, before: Tensor, out: Tensor | None = None) -> Tensor:
