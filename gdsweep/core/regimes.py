@@ -69,22 +69,23 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     n = cost.shape[0] - 1
 
     step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
-    step_norm = torch.linalg.vector_norm(step, dim=-1)
-    heading = direction(step)
-    turn = turn_signs(heading[1:], heading[:-1])  # (N-1, B): -1 where consecutive steps point back
+    step_norm = _norm(step)
+    window = 2 * tol.max_period
+    # -1 where consecutive steps point back; given earlier (which counted the whole run's turns),
+    # only those of the last window are read here.
+    turn = _turns(step if earlier is None else step[-window:])
     # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
     # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
     # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
     # hence 1024 ulps (|m| up to 0.999); a true 2-cycle just past the edge is far larger.
     # A run stuck because lr · grad is below rounding does not hop: it is not converged.
-    window = 2 * tol.max_period
-    rounding = ROUNDING_ULPS * eps * (1 + torch.linalg.vector_norm(x[-1], dim=-1))
+    rounding = ROUNDING_ULPS * eps * (1 + _norm(x[-1]))
     hopping = (turn[-(window - 1) :] < 0).any(0) if window > 1 else torch.zeros_like(finite)
     recent = step_norm[-window:].amax(0) if n else None  # the longest of the last `window` steps
     at_floor = hopping & (recent <= rounding) if n else torch.zeros_like(finite)
     # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
     # started with has reached its minimum in this precision; one stopped where it began has not.
-    start_norm = torch.linalg.vector_norm(x[0], dim=-1) if earlier is None else earlier.start_norm.cpu()
+    start_norm = _norm(x[0]) if earlier is None else earlier.start_norm.cpu()
     if earlier is None:  # (a maximum is exact in the run's dtype)
         grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0).double().cpu()
     else:  # it saw the tail too; a non-finite run's largest gradient is never read
@@ -94,12 +95,6 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     converged = finite & ((last_grad <= tol.grad_tol) | at_floor | settled)
     change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
-    # The cycle and runaway rules only matter to finite runs that have not converged: in a dense
-    # scan most columns have either converged or blown up, so those rules read only the others.
-    open_ = (finite & ~converged).nonzero()[:, 0]
-    x_open, step_norm_open = x.index_select(1, open_), step_norm.index_select(1, open_)
-    period = torch.zeros(x.shape[1], dtype=torch.long)
-    period[open_] = _cycle_period(x_open, step_norm_open, tol)
     tail = max(1, n // 2)
     noise = cost[:-1][-tail:].abs().add_(1).mul_(tol.cost_tol)
     tail_change = change[-tail:]
@@ -108,15 +103,27 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     rising = (tail_change >= -noise).all(0) & (net > 0)
     falling = ((tail_change <= noise).all(0) & (net < 0)) | stuck
 
-    # A near-cycle whose cost still falls by more than rounding at every turn is progress (a
-    # zigzag down a narrow valley), not a cycle.
+    # The cycle and runaway rules only matter to finite runs that have not converged, and a
+    # near-cycle whose cost still falls by more than rounding at every turn is progress (a
+    # zigzag down a narrow valley), not a cycle. In a dense scan most columns have converged or
+    # blown up, so those rules read only the few columns where they can change a label.
+    unsettled = finite & ~converged
     progress = falling & (-net > noise.sum(0))
-    period = period * ~progress
-    reversals = (turn < 0).sum(0, dtype=torch.int32)
-    spiral_in = _spiralling_in(step_norm, cost, reversals)  # its cost may end the tail higher than it began
+    period = torch.zeros(x.shape[1], dtype=torch.long)
+    cycling = (unsettled & ~progress).nonzero()[:, 0]
+    period[cycling] = _cycle_period(x.index_select(1, cycling), step_norm.index_select(1, cycling), tol)
+    closing = _closing_in(step_norm, cost)  # its cost may end the tail higher than it began
+    if earlier is None:
+        reversals = (turn < 0).sum(0, dtype=torch.int32)
+    else:  # only where it decides spiral_in
+        reversals = torch.zeros(x.shape[1], dtype=torch.int32)
+        circling = closing.nonzero()[:, 0]
+        reversals[circling] = (_turns(step.index_select(1, circling)) < 0).sum(0, dtype=torch.int32)
+    spiral_in = closing & (reversals >= 2)
+    far = _norm(x[-1]) >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
     runaway = torch.zeros_like(finite)
-    runaway[open_] = _runaway(x_open, step_norm_open, tail, start_norm[open_], eps)
-    runaway = runaway & (period == 0) & ~converged & ~spiral_in
+    away = (unsettled & far & (period == 0) & ~spiral_in).nonzero()[:, 0]
+    runaway[away] = _runaway(x.index_select(1, away), step_norm.index_select(1, away), tail, eps)
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     if earlier is None:
@@ -138,10 +145,21 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
 
 
-def _spiralling_in(step_norm: Tensor, cost: Tensor, reversals: Tensor) -> Tensor:
-    """Up and down, but closing in: over three equal windows of the run's last steps the largest
-    step and the highest cost shrink (the steps by 0.1 % per step, and by half over 32 steps or
-    more), and the path turns back at least twice (`reversals`: an underdamped momentum run)."""
+def _norm(v: Tensor) -> Tensor:
+    """‖v‖ over the last axis: with one coordinate |v|, exactly as vector_norm gives it, in one pass."""
+    return v[..., 0].abs() if v.shape[-1] == 1 else torch.linalg.vector_norm(v, dim=-1)
+
+
+def _turns(step: Tensor) -> Tensor:
+    """sign(step_k · step_(k-1)) for steps (N, B, D): (N-1, B), -1 where the path turned back."""
+    heading = direction(step)
+    return turn_signs(heading[1:], heading[:-1])
+
+
+def _closing_in(step_norm: Tensor, cost: Tensor) -> Tensor:
+    """Up and down, but closing in (with at least two turns back: an underdamped momentum run):
+    over three equal windows of the run's last steps the largest step and the highest cost
+    shrink, the steps by 0.1 % per step and by half over 32 steps or more."""
     n = step_norm.shape[0]
     m = n // 3
     if m < 2:
@@ -153,27 +171,24 @@ def _spiralling_in(step_norm: Tensor, cost: Tensor, reversals: Tensor) -> Tensor
     # largest step must at least halve (a β = 0.9 spiral shrinks 0.949× a step), and always by 0.1 % a step.
     factor = min(0.999 ** (2 * m), 0.5 if 2 * m >= 32 else 1.0)
     shrinking = (steps[1] < steps[0]) & (steps[2] < steps[1]) & (steps[2] < steps[0] * factor)
-    falling = (costs[1] < costs[0]) & (costs[2] < costs[1])
-    return shrinking & falling & (reversals >= 2)
+    return shrinking & (costs[1] < costs[0]) & (costs[2] < costs[1])
 
 
-def _runaway(x: Tensor, step_norm: Tensor, tail: int, start_norm: Tensor, eps: float) -> Tensor:
-    """Iterates that run off, even while the cost falls (an objective unbounded below along the path).
+def _runaway(x: Tensor, step_norm: Tensor, tail: int, eps: float) -> Tensor:
+    """Iterates that run off, even while the cost falls (an objective unbounded below along the path),
+    read where x has gone at least RUNAWAY_REACH times further out than where it started (or than 1).
 
     Over the tail every step is at least as long as the one before (to rounding) and the last
-    is longer than the first, ‖x‖ grows at every step, and x has gone at least RUNAWAY_REACH
-    times further out than where it started (or than 1). A run that accelerates for a while on
-    its way into a well (a concave stretch) does not reach that far and then slows down.
+    is longer than the first, and ‖x‖ grows at every step. A run that accelerates for a while
+    on its way into a well (a concave stretch) does not reach that far and then slows down.
     """
     n = x.shape[0] - 1
     if n < 2:
         return torch.zeros(x.shape[1], dtype=torch.bool)
     steps = step_norm[-tail:]
-    norms = torch.linalg.vector_norm(x[-tail - 1 :], dim=-1)
+    norms = _norm(x[-tail - 1 :])
     longer = (steps[1:] >= steps[:-1] * (1 - 8 * eps)).all(0) & (steps[-1] > steps[0])
-    outward = (norms[1:] > norms[:-1]).all(0)
-    far = norms[-1] >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
-    return longer & outward & far
+    return longer & (norms[1:] > norms[:-1]).all(0)
 
 
 def _finite(values: Tensor) -> Tensor:
@@ -190,7 +205,7 @@ def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
         pairs = min(n - p + 1, 2 * p)
         if pairs < 1:
             break
-        gap = torch.linalg.vector_norm(x[n - pairs + 1 :] - x[n - pairs + 1 - p : n + 1 - p], dim=-1).amax(0)
+        gap = _norm(x[n - pairs + 1 :] - x[n - pairs + 1 - p : n + 1 - p]).amax(0)
         scale = step_norm[n - pairs + 1 - p :].amax(0)
         found = (period == 0) & (scale > 0) & (gap <= tol.cycle_tol * scale)
         period[found] = p
@@ -203,14 +218,17 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
     The windows end at the last step that changed the cost, so a run that reached its
     floating-point floor early is measured where it still moved. m is a multiple of 4 when
     the run is long enough, so 2- and 4-cycles in the cost average out. Columns still moving
-    at the last step share their windows (plain slices); only the others are masked.
+    at the last step share their windows (plain slices); only those that stopped within the
+    rows are masked (a column that never moved here gets its rate without windows).
     """
     n, batch = change.shape
     size = change.abs()
     end = torch.full((batch,), n, dtype=torch.long)  # the last step that changed the cost
-    early_stop = (size[-1] == 0).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
-    rows = size.index_select(1, early_stop)  # the columns that stopped before the last step
     index = torch.arange(n).unsqueeze(-1)
+    if n:  # a column that never moved here ends at 0; only those that stopped within the rows are searched
+        end.masked_fill_(size.amax(0) == 0, 0)
+    early_stop = ((size[-1] == 0) & (end > 0)).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
+    rows = size.index_select(1, early_stop)
     if len(early_stop):
         end[early_stop] = ((index + 1) * (rows > 0)).amax(0)
     m = torch.where(end >= 8, 4 * (end // 8), end // 2).clamp(min=1)
