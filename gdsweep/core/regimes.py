@@ -60,32 +60,40 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     and non-finite values and the zigzag vote count the whole run.
     """
     eps = torch.finfo(x.dtype).eps
+    batch, n, window = x.shape[1], cost.shape[0] - 1, 2 * tol.max_period
+    tail = max(1, n // 2)
     finite = _finite(x).cpu()  # read in the run's own dtype, before the copies in float64
     if earlier is None:  # (with it, every cost and gradient of the tail was seen by earlier)
         finite &= (_finite(cost) & _finite(grad_norm)).cpu()
     else:
         finite &= earlier.finite.cpu()
-    cost, x, last_grad = cost.double().cpu(), x.double().cpu(), grad_norm[-1].double().cpu()
-    n = cost.shape[0] - 1
+    last_x, last_grad = x[-1].double().cpu(), grad_norm[-1].double().cpu()
+    # Only the columns that move are measured, in float64: in a dense scan most lrs converged, or
+    # blew up, long before the tail. A column at rest gets what a constant tail measures.
+    moving = (~_at_rest(x, cost)).nonzero()[:, 0]
+    rows = _Rows(cost.index_select(1, moving).double().cpu(), x.index_select(1, moving).double().cpu())
+    moving = moving.cpu()
 
-    step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B, D)
-    step_norm = _norm(step)
-    window = 2 * tol.max_period
+    def measured(values: Tensor, rest: float | bool) -> Tensor:  # per column; at rest: `rest`
+        whole = torch.full((batch,), rest, dtype=values.dtype)
+        whole[moving] = values
+        return whole
+
     # -1 where consecutive steps point back; given earlier (which counted the whole run's turns),
     # only those of the last window are read here.
-    turn = _turns(step if earlier is None else step[-window:])
+    turn = _turns(rows.step if earlier is None else rows.step[-window:])
     # A float32 run can sit at its minimum with a gradient above grad_tol (9.35 · ulp(1.13) on the
     # double well), hopping across it by rounding: that is converged, not a 2-cycle. Near the
     # edge the step's multiplier m = 1 - lr·λ nears -1 and amplifies rounding by 1/(1 - |m|),
     # hence 1024 ulps (|m| up to 0.999); a true 2-cycle just past the edge is far larger.
     # A run stuck because lr · grad is below rounding does not hop: it is not converged.
-    rounding = ROUNDING_ULPS * eps * (1 + _norm(x[-1]))
-    hopping = (turn[-(window - 1) :] < 0).any(0) if window > 1 else torch.zeros_like(finite)
-    recent = step_norm[-window:].amax(0) if n else None  # the longest of the last `window` steps
+    rounding = ROUNDING_ULPS * eps * (1 + _norm(last_x))
+    hopping = measured((turn[-(window - 1) :] < 0).any(0), False) if window > 1 else torch.zeros_like(finite)
+    recent = measured(rows.step_norm[-window:].amax(0), 0.0) if n else None  # the longest of the last `window` steps
     at_floor = hopping & (recent <= rounding) if n else torch.zeros_like(finite)
     # A run that stopped to the last bit (lr·∇f rounds away) with a gradient far below what it
     # started with has reached its minimum in this precision; one stopped where it began has not.
-    start_norm = _norm(x[0]) if earlier is None else earlier.start_norm.cpu()
+    start_norm = _norm(x[0].double().cpu()) if earlier is None else earlier.start_norm.cpu()
     if earlier is None:  # (a maximum is exact in the run's dtype)
         grad_max = torch.nan_to_num(grad_norm, nan=0.0, posinf=0.0).amax(0).double().cpu()
     else:  # it saw the tail too; a non-finite run's largest gradient is never read
@@ -93,46 +101,46 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     stopped = (recent == 0) if n >= window else torch.zeros_like(finite)
     settled = stopped & (last_grad <= eps**0.5 * grad_max)
     converged = finite & ((last_grad <= tol.grad_tol) | at_floor | settled)
-    change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
-    tail = max(1, n // 2)
-    noise = cost[:-1][-tail:].abs().add_(1).mul_(tol.cost_tol)
-    tail_change = change[-tail:]
-    net = cost[-1] - cost[-1 - tail] if n else torch.zeros_like(cost[0])
-    stuck = step_norm[-tail:].amax(0) == 0 if n else torch.ones_like(finite)
-    rising = (tail_change >= -noise).all(0) & (net > 0)
-    falling = ((tail_change <= noise).all(0) & (net < 0)) | stuck
+    noise = rows.cost[:-1][-tail:].abs().add_(1).mul_(tol.cost_tol)
+    tail_change = rows.change[-tail:]
+    net = rows.cost[-1] - rows.cost[-1 - tail] if n else torch.zeros_like(rows.cost[0])
+    stuck = measured(rows.step_norm[-tail:].amax(0) == 0, True) if n else torch.ones_like(finite)
+    rising = measured((tail_change >= -noise).all(0) & (net > 0), False)
+    falling = measured((tail_change <= noise).all(0) & (net < 0), False) | stuck
 
     # The cycle and runaway rules only matter to finite runs that have not converged, and a
     # near-cycle whose cost still falls by more than rounding at every turn is progress (a
     # zigzag down a narrow valley), not a cycle. In a dense scan most columns have converged or
     # blown up, so those rules read only the few columns where they can change a label.
     unsettled = finite & ~converged
-    progress = falling & (-net > noise.sum(0))
-    period = torch.zeros(x.shape[1], dtype=torch.long)
-    cycling = (unsettled & ~progress).nonzero()[:, 0]
-    period[cycling] = _cycle_period(x.index_select(1, cycling), step_norm.index_select(1, cycling), tol)
-    closing = _closing_in(step_norm, cost)  # its cost may end the tail higher than it began
+    progress = falling & measured(-net > noise.sum(0), False)
+    at = torch.full((batch,), -1, dtype=torch.long)  # where each moving column sits among those measured
+    at[moving] = torch.arange(len(moving))
+    period = torch.zeros(batch, dtype=torch.long)
+    cycling = (unsettled & ~progress & (at >= 0)).nonzero()[:, 0]
+    period[cycling] = _cycle_period(*rows.columns(at[cycling]), tol)
+    closing = measured(_closing_in(rows.step_norm, rows.cost), False)  # its cost may end the tail higher
     if earlier is None:
-        reversals = (turn < 0).sum(0, dtype=torch.int32)
+        reversals = measured((turn < 0).sum(0, dtype=torch.int32), 0)
     else:  # only where it decides spiral_in
-        reversals = torch.zeros(x.shape[1], dtype=torch.int32)
+        reversals = torch.zeros(batch, dtype=torch.int32)
         circling = closing.nonzero()[:, 0]
-        reversals[circling] = (_turns(step.index_select(1, circling)) < 0).sum(0, dtype=torch.int32)
+        reversals[circling] = (_turns(rows.step.index_select(1, at[circling])) < 0).sum(0, dtype=torch.int32)
     spiral_in = closing & (reversals >= 2)
-    far = _norm(x[-1]) >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
+    far = _norm(last_x) >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
     runaway = torch.zeros_like(finite)
-    away = (unsettled & far & (period == 0) & ~spiral_in).nonzero()[:, 0]
-    runaway[away] = _runaway(x.index_select(1, away), step_norm.index_select(1, away), tail, eps)
+    away = (unsettled & far & (period == 0) & ~spiral_in & (at >= 0)).nonzero()[:, 0]
+    runaway[away] = _runaway(*rows.columns(at[away]), tail, eps)
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     if earlier is None:
-        zigzag = turn.sum(0) < 0  # most pairs of consecutive non-zero steps point back
-        spiral = spiral_in | ((reversals >= 2) & rose(cost, tol.cost_tol))
+        zigzag = measured(turn.sum(0) < 0, False)  # most pairs of consecutive non-zero steps point back
+        spiral = spiral_in | ((reversals >= 2) & measured(rose(rows.cost, tol.cost_tol), False))
     else:  # counted over the whole run as it went by
         zigzag = (earlier.turns < 0).cpu()
         spiral = spiral_in | ((earlier.reversals >= 2) & earlier.rose).cpu()
-    rate = _rate(change, step_norm)
+    rate = measured(_rate(rows.change, rows.step_norm), 0.0)
 
     regime, path = [], []
     for blown, settling, reversing, circling in zip(
@@ -143,6 +151,27 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
         kind = ZIGZAG if reversing else SPIRAL if circling else MONOTONE
         path.append(kind if label == CONVERGING else None)
     return Regimes(regime, path, converged.tolist(), period.tolist(), rate.tolist())
+
+
+class _Rows:
+    """The rows of the columns measured, in float64: cost (N+1, B'), x (N+1, B', D), their steps and cost changes."""
+
+    def __init__(self, cost: Tensor, x: Tensor) -> None:
+        self.cost, self.x = cost, x
+        self.step = (x[1:] - x[:-1]).nan_to_num_()  # (N, B', D)
+        self.step_norm = _norm(self.step)
+        self.change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+
+    def columns(self, at: Tensor) -> tuple[Tensor, Tensor]:
+        """x and the step norms of some of the columns measured."""
+        return self.x.index_select(1, at), self.step_norm.index_select(1, at)
+
+
+def _at_rest(x: Tensor, cost: Tensor) -> Tensor:
+    """(B,) every row of x and of the cost the same as the first (in the run's dtype): no step, no
+    change, no turn. The rules read such a tail as stuck and falling (within rounding): converging,
+    converged where its gradient is within grad_tol or it has settled, rate 0, no cycle."""
+    return (x.amax(0) == x.amin(0)).all(-1) & (cost.amax(0) == cost.amin(0))  # (a nan is never equal)
 
 
 def _norm(v: Tensor) -> Tensor:
