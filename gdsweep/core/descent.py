@@ -7,8 +7,9 @@ ten thousand run through the same code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,6 +18,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gdsweep.core.optimizers import Rule
 
+RETIRE = 8  # retire: the batch drops its stopped columns once they are at least 1/RETIRE of it
 WIDE = 4096  # lrs × coordinates from which a step's record goes into preallocated buffers (_Buffers)
 Objective = Callable[[Tensor], Tensor]
 """f maps points of shape (B, D) to costs of shape (B,) or (B, 1); rows must not interact.
@@ -35,6 +37,7 @@ class Trajectory:
     cost: Tensor  # (N+1, B): f(x_k)
     grad_norm: Tensor  # (N+1, B): ||grad f(x_k)||
     start: int = 0  # the step number of row 0: 0 for a whole run, later for a piece of one
+    columns: Tensor | None = None  # where in the whole batch these columns are; None: all of it (retire)
 
     @property
     def steps(self) -> int:
@@ -42,11 +45,13 @@ class Trajectory:
 
     def rows(self, first: int) -> Trajectory:
         """The rows from `first` on, as the piece of the run they are."""
-        return Trajectory(self.lr, self.x[first:], self.cost[first:], self.grad_norm[first:], self.start + first)
+        return Trajectory(
+            self.lr, self.x[first:], self.cost[first:], self.grad_norm[first:], self.start + first, self.columns
+        )
 
     def clone(self) -> Trajectory:
         """The same rows in memory of their own."""
-        return Trajectory(self.lr, self.x.clone(), self.cost.clone(), self.grad_norm.clone(), self.start)
+        return Trajectory(self.lr, self.x.clone(), self.cost.clone(), self.grad_norm.clone(), self.start, self.columns)
 
     @staticmethod
     def join(pieces: Sequence[Trajectory]) -> Trajectory:
@@ -76,7 +81,14 @@ def descend(f: Objective, x0: Tensor, lr: Tensor, steps: int, rule: Rule | None 
 
 
 def descend_in_chunks(
-    f: Objective, x0: Tensor, lr: Tensor, steps: int, chunk: int, rule: Rule | None = None, recycle: bool = False
+    f: Objective,
+    x0: Tensor,
+    lr: Tensor,
+    steps: int,
+    chunk: int,
+    rule: Rule | None = None,
+    recycle: bool = False,
+    retire: bool = False,
 ) -> Iterator[Trajectory]:
     """The same descent as `descend`, handed over at most `chunk` (>= 1) steps at a time.
 
@@ -89,24 +101,33 @@ def descend_in_chunks(
     recycle: every piece of a wide batch is recorded into the same memory, so a piece is valid
     until the next one is asked for (clone what must outlive it): no buffers are made, and first
     touched, once per piece.
+
+    retire (plain gradient descent, no `rule`): a column whose last step left x exactly as it was
+    (every coordinate the same value, or nan again) repeats that step for ever: x_(k+1) = x_k
+    gives the same gradient, so the same x_(k+2). Once at least 1/RETIRE of the batch has
+    stopped (looked at when a piece ends), the batch drops those columns: later pieces hold the
+    columns still moving, `Trajectory.columns` saying where they sit in the whole batch, and a
+    dropped column's later rows are all its last one. Every value computed is the same as without.
     """
+    retire = retire and rule is None
     batch, dim = lr.shape[0], x0.shape[-1]
     x = x0.detach().to(lr.dtype).expand(batch, dim).clone().requires_grad_(True)
     lr_column = lr.unsqueeze(-1)
     no_grad = torch.no_grad()
     seed = None  # d(sum of costs)/d(cost); with one lr torch makes it, skipping the shape checks
     start, rows, record = 0, min(chunk, steps) + 1, None  # the piece being recorded: its first step, its length
-    buffers = None
+    buffers = columns = None
     for k in range(steps + 1):
         cost = f(x)
-        if seed is None and batch > 1:
+        if seed is None and batch != 1:
             seed = torch.ones_like(cost)
         cost.backward(seed)
         grad = x.grad
         x.grad = None  # zero the grad (set_to_none, as optimizer.zero_grad does)
         with no_grad:
             if record is None and batch * dim >= WIDE:
-                buffers = buffers if recycle and buffers else _Buffers(min(chunk, steps) + 1, cost, grad, x)
+                if not (recycle and buffers and buffers.batch == batch):
+                    buffers = _Buffers(min(chunk, steps) + 1, cost, grad, x, buffers if recycle else None)
                 record = buffers.reset(rows)
             elif record is None:
                 record = _Stacked()
@@ -117,8 +138,29 @@ def descend_in_chunks(
                 else:
                     rule.step(x, grad)
         if k == start + rows - 1:
-            yield record.trajectory(lr, start)
+            piece = record.trajectory(lr, start)
+            yield piece if columns is None else replace(piece, columns=columns)
+            moving = _moving(piece.x) if retire and k < steps and len(piece.x) > 1 else None
+            if moving is not None and batch and len(moving) * RETIRE <= (RETIRE - 1) * batch:
+                columns = moving if columns is None else columns[moving]
+                x, lr = x.detach()[moving].requires_grad_(True), lr[moving]
+                batch, lr_column, seed = len(lr), lr.unsqueeze(-1), None
             start, rows, record = k + 1, min(chunk, steps - k), None
+
+
+def room(old: Tensor | None, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """An uninitialised tensor of `shape`, dtype and device of `like`: the front of `old` (contiguous)
+    where it is large enough and of that dtype and device (memory already made and touched), else new."""
+    size = math.prod(shape)
+    if old is not None and old.numel() >= size and old.dtype == like.dtype and old.device == like.device:
+        return old.view(-1)[:size].view(shape)
+    return like.new_empty(shape)
+
+
+def _moving(x: Tensor) -> Tensor:
+    """The columns of rows x (K, B, D) whose last step moved x: some coordinate changed (nan to nan is no change)."""
+    last, before = x[-1], x[-2]
+    return ((last != before) & ~(last.isnan() & before.isnan())).any(-1).nonzero()[:, 0]
 
 
 class _Buffers:
@@ -126,13 +168,15 @@ class _Buffers:
     buffers made once per piece, so nothing is allocated per step or stacked at the end (for
     10^4 lrs per-step clones and a final stack cost about as much as the descent)."""
 
-    def __init__(self, rows: int, cost: Tensor, grad: Tensor, x: Tensor) -> None:
+    def __init__(self, rows: int, cost: Tensor, grad: Tensor, x: Tensor, old: _Buffers | None = None) -> None:
+        """old: the buffers of a wider batch (before `retire` dropped columns), whose memory is reused."""
         self.one = x.shape[-1] == 1  # one coordinate: ‖g‖ is |g|, exactly, shaped like g
-        self.x = x.new_empty(rows, *x.shape)
-        self.cost = cost.new_empty(rows, *cost.shape)
-        self.norm = grad.new_empty(rows, *(grad.shape if self.one else grad.shape[:-1]))
+        self.x = room(old and old.x, (rows, *x.shape), x)
+        self.cost = room(old and old.cost, (rows, *cost.shape), cost)
+        self.norm = room(old and old.norm, (rows, *(grad.shape if self.one else grad.shape[:-1])), grad)
         self.rows = list(zip(self.cost.unbind(0), self.norm.unbind(0), self.x.unbind(0), strict=True))
         self.k = self.used = 0
+        self.batch = x.shape[0]
 
     def reset(self, rows: int) -> _Buffers:
         """Record a new piece of `rows` steps from the first row on."""
@@ -171,7 +215,7 @@ class _Stacked:
         self.x.append(x.clone())
 
     def trajectory(self, lr: Tensor, start: int) -> Trajectory:
-        cost = torch.stack(self.cost).reshape(-1, lr.shape[0])
+        cost = torch.stack(self.cost).reshape(len(self.cost), lr.shape[0])
         return Trajectory(
             lr, torch.stack(self.x), cost, torch.linalg.vector_norm(torch.stack(self.grad), dim=-1), start
         )

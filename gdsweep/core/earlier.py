@@ -23,39 +23,60 @@ class Earlier:
     def __init__(self, cost_tol: float = 1e-6) -> None:
         self.cost_tol = cost_tol
         self.start_norm: Tensor | None = None  # (B,) ‖x_0‖
-        self.turns: Tensor | None = None  # (B,) Σ sign(step_k · step_(k-1)): < 0 when most steps reverse
-        self.reversals: Tensor | None = None  # (B,) how many consecutive steps pointed back
-        self.rose: Tensor | None = None  # (B,) some step raised the cost by more than rounding
-        self._extremes: list[Tensor] = []  # (B,) largest cost, smallest cost, largest ‖grad‖: nan and inf stay
+        self.columns: Tensor | None = None  # where in the batch the columns still fed are (None: all of it)
+        # per column still fed: largest cost, smallest cost, largest ‖grad‖ (nan and inf stay);
+        # Σ sign(step_k · step_(k-1)) (< 0 when most steps reverse); how many consecutive steps
+        # pointed back; whether some step raised the cost by more than rounding
+        self._counts: list[Tensor] = []
+        self._dropped: list[Tensor] | None = None  # the same for the whole batch, as the dropped columns left them
         self._last: tuple[Tensor, Tensor, Tensor] | None = None  # the last x and cost seen, the last direction
         self._scratch: dict[tuple[str, torch.dtype], Tensor] = {}
 
     @property
     def finite(self) -> Tensor:
         """(B,) every cost and gradient so far finite (a non-finite x shows in both)."""
-        high, low, grad = self._extremes
+        high, low, grad = self._whole(0), self._whole(1), self._whole(2)
         return high.isfinite() & low.isfinite() & grad.isfinite()
 
     @property
     def grad_max(self) -> Tensor:
         """(B,) float64, the largest gradient norm so far (read only where finite)."""
-        return self._extremes[2].double()
+        return self._whole(2).double()
 
-    def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor) -> None:
+    @property
+    def turns(self) -> Tensor:
+        """(B,) Σ sign(step_k · step_(k-1)) over the run: < 0 when most consecutive steps point back."""
+        return self._whole(3)
+
+    @property
+    def reversals(self) -> Tensor:
+        """(B,) how many consecutive steps pointed back."""
+        return self._whole(4)
+
+    @property
+    def rose(self) -> Tensor:
+        """(B,) some step raised the cost by more than rounding (`rising`)."""
+        return self._whole(5)
+
+    def add(self, x: Tensor, cost: Tensor, grad_norm: Tensor, columns: Tensor | None = None) -> None:
         """One piece: rows of x (K, B, D), cost and grad_norm (K, B) that follow the previous piece.
 
         In the piece's own dtype and device, one pass per statistic into scratch memory made once.
         Maxima and minima carry any nan or inf. The seam with the previous piece rides along in
         the same passes: the step and cost change across it go in front of the piece's own.
+        columns: where in the batch this piece's columns are (ascending), when the descent has
+        dropped some (`descend_in_chunks(retire=True)`): the dropped ones keep what they counted.
+        The first piece covers the whole batch.
         """
+        if columns is not None and self._counts and len(columns) != len(self._counts[0]):
+            self._narrow(columns)
         extremes = [cost.amax(0), cost.amin(0), grad_norm.amax(0)]
         if self._last is None:
             self.start_norm = torch.linalg.vector_norm(x[0].double(), dim=-1)
-            self._extremes = extremes
             zeros = torch.zeros(cost.shape[1], dtype=torch.float64, device=cost.device)
-            self.turns, self.reversals, self.rose = zeros, zeros.clone(), zeros.bool()
+            self._counts = [*extremes, zeros, zeros.clone(), zeros.bool()]
         else:
-            for pick, kept, new in zip((torch.maximum, torch.minimum, torch.maximum), self._extremes, extremes):
+            for pick, kept, new in zip((torch.maximum, torch.minimum, torch.maximum), self._counts, extremes):
                 pick(kept, new, out=kept)
         heading = self._headings(x)
         self._vote(turn_signs(heading[1:], heading[:-1], self._buffer("scratch", len(x), cost[0], heading.dtype)))
@@ -86,8 +107,9 @@ class Earlier:
 
     def _vote(self, turn: Tensor) -> None:
         """Count the signs of step_k · step_(k-1), rows of `turn` (`turn_signs`), into the zigzag and spiral votes."""
-        self.turns.add_(turn.sum(0))  # ±1 per pair: exact in float32
-        self.reversals.sub_(turn.clamp_(max=0).sum(0))
+        turns, reversals = self._counts[3:5]
+        turns.add_(turn.sum(0))  # ±1 per pair: exact in float32
+        reversals.sub_(turn.clamp_(max=0).sum(0))
 
     def _rise(self, cost: Tensor) -> None:
         """`rising`, over the piece's changes and the one across the seam, for columns that have not risen yet."""
@@ -101,18 +123,42 @@ class Earlier:
             rows = cost[:-1, columns]
             return rows if last is None else torch.cat([last[None, columns], rows])
 
-        self.rose |= rises(change[1:] if last is None else change, before, self.cost_tol, ~self.rose)
+        rose = self._counts[5]
+        rose |= rises(change[1:] if last is None else change, before, self.cost_tol, ~rose)
+
+    def _narrow(self, columns: Tensor) -> None:
+        """From now on only `columns` of the batch are fed: keep what the others counted as it is."""
+        fed = self.columns if self.columns is not None else torch.arange(len(self._counts[0]), device=columns.device)
+        if self._dropped is None:
+            self._dropped = [c.clone() for c in self._counts]
+        else:
+            for whole, counted in zip(self._dropped, self._counts):
+                whole[fed] = counted
+        at = torch.searchsorted(fed, columns)  # where the columns still fed are among those fed so far
+        self._counts = [c[at] for c in self._counts]
+        self._last = tuple(v[at] for v in self._last)
+        self.columns = columns
+
+    def _whole(self, index: int) -> Tensor:
+        """One of the counts for the whole batch: the columns still fed, and the dropped ones as they left it."""
+        counted = self._counts[index]
+        if self._dropped is None:
+            return counted
+        whole = self._dropped[index].clone()
+        whole[self.columns] = counted
+        return whole
 
     def _buffer(self, name: str, rows: int, row: Tensor, dtype: torch.dtype) -> Tensor:
         """`rows` rows shaped as `row`, in scratch memory reused from piece to piece.
 
         "scratch" is shared, per dtype, by values each read before the next is written (the
         comparisons behind a sign, the turns, the cost changes): less memory for a piece's passes
-        to stream through the core's cache."""
-        kept = self._scratch.get((name, dtype))
-        if kept is None or len(kept) < rows or kept.shape[1:] != row.shape:
-            kept = self._scratch[name, dtype] = row.new_empty(rows, *row.shape, dtype=dtype)
-        return kept[:rows]
+        to stream through the core's cache. Fewer columns (`_narrow`) reuse the front of it."""
+        size = rows * row.numel()
+        flat = self._scratch.get((name, dtype))
+        if flat is None or flat.numel() < size:
+            flat = self._scratch[name, dtype] = row.new_empty(size, dtype=dtype)
+        return flat[:size].view(rows, *row.shape)
 
 
 def direction(step: Tensor) -> Tensor:

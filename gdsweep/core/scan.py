@@ -72,20 +72,57 @@ def descend_tail(
 
     rule: the optimizer of every row (None: gradient descent), e.g. with one β per row for the
     lr × momentum map. `watch` sees every piece as it goes by (e.g. to note when each lr first
-    reaches a tolerance); it must not keep the piece, whose memory the next one reuses."""
-    earlier, kept = Earlier(tol.cost_tol), []
+    reaches a tolerance); it must not keep the piece, whose memory the next one reuses. Once the
+    descent has dropped the columns it stopped (`descend_in_chunks(retire=True)`), a piece holds
+    only the others, at `piece.columns` of the batch."""
+    earlier, tail = Earlier(tol.cost_tol), _Tail(lr, steps - keep, steps)
     chunk = chunk_steps(lr.shape[0] * x0.shape[-1])
-    for piece in descend_in_chunks(f, x0, lr, steps, chunk, rule, recycle=True):
-        earlier.add(piece.x, piece.cost, piece.grad_norm)
+    for piece in descend_in_chunks(f, x0, lr, steps, chunk, rule, recycle=True, retire=True):
+        earlier.add(piece.x, piece.cost, piece.grad_norm, piece.columns)
         if watch:
             watch(piece)
-        last = piece.start + piece.steps
-        if last >= steps - keep:  # the piece reaches into the tail: copy those rows out before they are reused
-            kept.append(piece.rows(max(0, steps - keep - piece.start)).clone())
+        tail.add(piece)
         if progress:
-            progress(last)
-    tail = Trajectory.join(kept)
-    return Scanned(tail, classify(tail.cost, tail.x, tail.grad_norm, tol, earlier))
+            progress(piece.start + piece.steps)
+    kept = tail.trajectory()
+    return Scanned(kept, classify(kept.cost, kept.x, kept.grad_norm, tol, earlier))
+
+
+class _Tail:
+    """Rows `first`..`steps` of a scan for the whole batch, copied out of pieces (their memory is
+    reused); a column the descent dropped (`retire`) repeats its last row."""
+
+    def __init__(self, lr: Tensor, first: int, steps: int) -> None:
+        self.lr, self.first, self.rows = lr, max(0, first), steps - max(0, first) + 1
+        self.kept: list[Tensor] = []  # x, cost, grad_norm
+        self.last: list[Tensor] = []  # every column's last row seen
+
+    def add(self, piece: Trajectory) -> None:
+        row = _series(piece.rows(piece.steps))
+        if piece.columns is None:
+            self.last = [v.clone() for v in row]
+        else:
+            for whole, part in zip(self.last, row):
+                whole.index_copy_(1, piece.columns, part)
+        if piece.start + piece.steps < self.first:
+            return
+        part = piece.rows(max(0, self.first - piece.start))
+        if not self.kept:
+            self.kept = [v.new_empty(self.rows, *v.shape[1:]) for v in self.last]
+        at = part.start - self.first
+        for whole, values, last in zip(self.kept, _series(part), self.last):
+            rows = whole[at : at + len(values)]
+            if part.columns is None:
+                rows.copy_(values)
+            else:  # the dropped columns' rows are their last, then the others' are written over
+                rows.copy_(last.expand_as(rows)).index_copy_(1, part.columns, values)
+
+    def trajectory(self) -> Trajectory:
+        return Trajectory(self.lr, *self.kept, self.first)
+
+
+def _series(piece: Trajectory) -> tuple[Tensor, Tensor, Tensor]:
+    return piece.x, piece.cost, piece.grad_norm
 
 
 @dataclass(frozen=True)

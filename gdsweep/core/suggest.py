@@ -28,7 +28,13 @@ class FirstReached:
         within = piece.grad_norm <= self.grad_tol  # (K, B)
         row = within.view(torch.uint8).argmax(0)  # the first row within, where there is one: one byte a step
         first = torch.where(within.any(0), piece.start + row.double(), math.inf).cpu()
-        self.step = first if self.step is None else torch.minimum(self.step, first)
+        if self.step is None:
+            self.step = first
+        elif piece.columns is None:
+            torch.minimum(self.step, first, out=self.step)
+        else:  # the descent dropped some columns (`retire`): the others sit at piece.columns
+            columns = piece.columns.cpu()
+            self.step[columns] = torch.minimum(self.step[columns], first)
 
 
 def suggested_lr(lrs: list[float], regimes: list[str], reached: Tensor | None, final_cost: list[float]) -> float | None:
