@@ -119,7 +119,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     at[moving] = torch.arange(len(moving))
     period = torch.zeros(batch, dtype=torch.long)
     cycling = (unsettled & ~progress & (at >= 0)).nonzero()[:, 0]
-    period[cycling] = _cycle_period(*rows.columns(at[cycling]), tol)
+    period[cycling] = _cycle_period(*rows.columns(at[cycling], 3 * tol.max_period), tol)  # all it reads
     closing = measured(_closing_in(rows.step_norm, rows.cost), False)  # its cost may end the tail higher
     if earlier is None:
         reversals = measured((turn < 0).sum(0, dtype=torch.int32), 0)
@@ -131,7 +131,7 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     far = _norm(last_x) >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
     runaway = torch.zeros_like(finite)
     away = (unsettled & far & (period == 0) & ~spiral_in & (at >= 0)).nonzero()[:, 0]
-    runaway[away] = _runaway(*rows.columns(at[away]), tail, eps)
+    runaway[away] = _runaway(*rows.columns(at[away], tail), tail, eps)
     diverging = ~finite | ((period == 0) & ~converged & rising & ~spiral_in) | runaway
     converging = finite & ~diverging & (converged | ((period == 0) & (falling | spiral_in)))
     if earlier is None:
@@ -162,9 +162,12 @@ class _Rows:
         self.step_norm = _norm(self.step)
         self.change = (cost[1:] - cost[:-1]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
-    def columns(self, at: Tensor) -> tuple[Tensor, Tensor]:
-        """x and the step norms of some of the columns measured."""
-        return self.x.index_select(1, at), self.step_norm.index_select(1, at)
+    def columns(self, at: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+        """x and the step norms over the last `steps` steps (at most all) of some of the columns measured."""
+        steps = min(steps, len(self.step_norm))
+        return self.x[len(self.x) - 1 - steps :].index_select(1, at), self.step_norm[
+            len(self.step_norm) - steps :
+        ].index_select(1, at)
 
 
 def _at_rest(x: Tensor, cost: Tensor) -> Tensor:
@@ -227,17 +230,26 @@ def _finite(values: Tensor) -> Tensor:
 
 
 def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
-    """Smallest p >= 2 with x_k = x_(k-p) (relative to the step size) over the last 2p steps."""
+    """Smallest p >= 2 with x_k = x_(k-p) (relative to the step size) over the last 2p steps.
+
+    Looked for only where the last x is that close to one of x_(n-2)..x_(n-max_period), measured
+    against the longest of the last 3·max_period steps (no window's scale is longer): the pairs of
+    every window end with x_n, so elsewhere no p can be found."""
     n = x.shape[0] - 1
     period = torch.zeros(x.shape[1], dtype=torch.long)
-    for p in range(2, tol.max_period + 1):
+    last = min(n, tol.max_period)
+    if last < 2:
+        return period
+    longest = step_norm[max(0, n - 3 * tol.max_period) :].amax(0)
+    back = _norm(x[n] - x[n - last : n - 1])  # |x_n - x_(n-p)|, p = last..2
+    columns = ((back <= tol.cycle_tol * longest).any(0) & (longest > 0)).nonzero()[:, 0]
+    x, step_norm, found = x.index_select(1, columns), step_norm.index_select(1, columns), period[columns]
+    for p in range(2, last + 1):
         pairs = min(n - p + 1, 2 * p)
-        if pairs < 1:
-            break
         gap = _norm(x[n - pairs + 1 :] - x[n - pairs + 1 - p : n + 1 - p]).amax(0)
         scale = step_norm[n - pairs + 1 - p :].amax(0)
-        found = (period == 0) & (scale > 0) & (gap <= tol.cycle_tol * scale)
-        period[found] = p
+        found[(found == 0) & (scale > 0) & (gap <= tol.cycle_tol * scale)] = p
+    period[columns] = found
     return period
 
 
@@ -252,26 +264,29 @@ def _rate(change: Tensor, step_norm: Tensor) -> Tensor:
     """
     n, batch = change.shape
     size = change.abs()
-    end = torch.full((batch,), n, dtype=torch.long)  # the last step that changed the cost
+    end = torch.zeros(batch, dtype=torch.long)  # the last step that changed the cost; 0: none did here
+    late, early = torch.zeros(batch, dtype=size.dtype), torch.zeros(batch, dtype=size.dtype)
     index = torch.arange(n).unsqueeze(-1)
-    if n:  # a column that never moved here ends at 0; only those that stopped within the rows are searched
-        end.masked_fill_(size.amax(0) == 0, 0)
+    if n:
+        full = 4 * (n // 8) if n >= 8 else max(1, n // 2)  # m of a column that moved at the last step
+        late[:] = size[n - full :].sum(0)
+        early[:] = size[max(0, n - 2 * full) : n - full].sum(0)
+        changed = (late > 0) | (early > 0)
+        if n > 2 * full:
+            changed |= size[: n - 2 * full].amax(0) > 0
+        end.masked_fill_(changed, n)
+    # only those that stopped within the rows are searched for their last change
     early_stop = ((size[-1] == 0) & (end > 0)).nonzero()[:, 0] if n else torch.zeros(0, dtype=torch.long)
     rows = size.index_select(1, early_stop)
     if len(early_stop):
         end[early_stop] = ((index + 1) * (rows > 0)).amax(0)
     m = torch.where(end >= 8, 4 * (end // 8), end // 2).clamp(min=1)
-    late, early = torch.empty(batch, dtype=size.dtype), torch.empty(batch, dtype=size.dtype)
-    if n:
-        full = 4 * (n // 8) if n >= 8 else max(1, n // 2)  # m of a column that moved at the last step
-        late[:] = size[n - full :].sum(0)
-        early[:] = size[max(0, n - 2 * full) : n - full].sum(0)
     if len(early_stop):  # their rows after `end` are 0: the late window runs to the last row
         stop, width = end[early_stop], m[early_stop]
         late[early_stop] = torch.where(index >= stop - width, rows, 0.0).sum(0)
         early[early_stop] = torch.where((index >= stop - 2 * width) & (index < stop - width), rows, 0.0).sum(0)
     rate = (late / early) ** (1.0 / m.double())
-    moving = step_norm.amax(0) > 0 if n else torch.zeros(batch, dtype=torch.bool)
-    rate = torch.where(end == 0, torch.where(moving, 1.0, 0.0), rate)
+    still = (end == 0).nonzero()[:, 0]  # the cost never changed here: 1 if x moved, else 0
+    rate[still] = (step_norm.index_select(1, still).amax(0) > 0).double() if n else 0.0
     rate = torch.where((end == 1) & (n >= 2), 0.0, rate)
     return torch.where((end == 1) & (n < 2), float("nan"), rate)
