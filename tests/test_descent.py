@@ -56,3 +56,38 @@ def test_chunked_descent_is_bitwise_one_descent(dtype, chunk):
     joined = Trajectory.join(pieces)
     for got, want in [(joined.x, whole.x), (joined.cost, whole.cost), (joined.grad_norm, whole.grad_norm)]:
         torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)  # bitwise; lr=0.6 blows up
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_descent_that_drops_its_stopped_columns_computes_the_values_of_the_whole_batch(dtype):
+    """retire=True: a column whose last step left x as it was (x² landing on 0 exactly, or nan after
+    a blow-up) leaves the batch; later pieces hold the others, at piece.columns, with the very values
+    the whole batch computes, and every dropped column's later rows are its last one."""
+    lrs = torch.tensor([0.01, 0.3, 0.5, 0.7, 0.99, 1.0, 1.2, 30.0], dtype=dtype)
+    x0 = torch.tensor([4.0], dtype=dtype)
+    whole = descend(quadratic, x0, lrs, 300)
+    widths, last_seen = [], {}
+    for piece in descend_in_chunks(quadratic, x0, lrs, 300, 16, retire=True):
+        columns = torch.arange(len(lrs)) if piece.columns is None else piece.columns
+        widths.append(len(columns))
+        rows = slice(piece.start, piece.start + len(piece.x))
+        assert torch.equal(piece.lr, lrs[columns])
+        for got, want in [(piece.x, whole.x), (piece.cost, whole.cost), (piece.grad_norm, whole.grad_norm)]:
+            torch.testing.assert_close(got, want[rows][:, columns], rtol=0, atol=0, equal_nan=True)
+        last_seen.update({c: rows.stop - 1 for c in columns.tolist()})
+    assert widths[0] == len(lrs) and widths[-1] < len(lrs)  # lr = 0.5 lands on 0 in one step; 30 blows up to nan
+    for column, row in last_seen.items():  # a dropped column repeats its last row to the end
+        after = whole.x[row:, column]
+        assert torch.equal(after.isnan(), after[:1].isnan().expand_as(after))
+        assert (after[~after.isnan()] == after[0]).all()
+
+
+def test_a_descent_with_momentum_keeps_every_column():
+    """A rule with state (a momentum buffer) may move x again after a zero step: nothing is dropped."""
+    from gdsweep.core import optimizers
+    from gdsweep.core.spec import OptimizerSpec
+
+    lrs = torch.tensor([0.3, 0.5, 30.0])
+    rule = optimizers.rule(OptimizerSpec(name="momentum", momentum=0.9), lrs)
+    pieces = list(descend_in_chunks(quadratic, torch.tensor([4.0]), lrs, 200, 16, rule, retire=True))
+    assert all(p.columns is None and p.x.shape[1] == 3 for p in pieces)

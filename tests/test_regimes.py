@@ -184,11 +184,13 @@ def _whole_run_votes(t, cost_tol):
     return turn.sum(0).double(), (turn < 0).sum(0).double(), rose, finite
 
 
+@pytest.mark.parametrize("retire", [False, True], ids=["every column", "stopped columns dropped"])
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1000])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_votes_counted_piece_by_piece_equal_the_whole_run_s_for_any_piece_size(chunk, dtype):
+def test_votes_counted_piece_by_piece_equal_the_whole_run_s_for_any_piece_size(chunk, dtype, retire):
     """Earlier, fed a run in pieces (seams included), counts exactly what the whole run holds:
-    zigzags, momentum spirals (the cost rising), blow-ups to inf and nan, and a 2-D valley."""
+    zigzags, momentum spirals (the cost rising), blow-ups to inf and nan, and a 2-D valley; also
+    when the descent drops the columns it stopped (their counts are kept as they left them)."""
     from gdsweep.core import optimizers
     from gdsweep.core.descent import descend_in_chunks
     from gdsweep.core.earlier import Earlier
@@ -207,8 +209,9 @@ def test_votes_counted_piece_by_piece_equal_the_whole_run_s_for_any_piece_size(c
             f, torch.tensor(x0, dtype=dtype), lr, 200, optimizers.rule(optimizer, lr) if optimizer else None
         )
         earlier = Earlier(1e-6)
-        for piece in descend_in_chunks(f, torch.tensor(x0, dtype=dtype), lr, 200, chunk, rule, recycle=True):
-            earlier.add(piece.x, piece.cost, piece.grad_norm)
+        pieces = descend_in_chunks(f, torch.tensor(x0, dtype=dtype), lr, 200, chunk, rule, recycle=True, retire=retire)
+        for piece in pieces:
+            earlier.add(piece.x, piece.cost, piece.grad_norm, piece.columns)
         turns, reversals, rose, finite = _whole_run_votes(whole, 1e-6)
         assert torch.equal(earlier.finite, finite)
         assert torch.equal(earlier.turns[finite], turns[finite])  # only a finite run's votes are read
@@ -258,3 +261,29 @@ def test_a_turn_between_two_tiny_steps_still_counts():
         earlier.add(x[:4], torch.zeros(4, 1, dtype=dtype), torch.zeros(4, 1, dtype=dtype))
         earlier.add(x[4:], torch.zeros(3, 1, dtype=dtype), torch.zeros(3, 1, dtype=dtype))
         assert earlier.turns.tolist() == [-5.0] and earlier.reversals.tolist() == [5.0]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole run", "tail of a scan"])
+def test_a_tail_at_rest_reads_as_the_rules_say(streamed):
+    """Columns whose every row is the same (a scan's lrs that converged or blew up long before its
+    tail) are labelled without being measured, as the rules read a constant tail: converging, and
+    converged when the gradient is within grad_tol; diverging when not finite; no cycle, rate 0.
+    Next to them a moving column keeps its own labels."""
+    from gdsweep.core.earlier import Earlier
+
+    x = torch.tensor([0.0, 1.0, 1.0, float("nan"), float("inf")]).expand(65, 5).clone()
+    grad = torch.tensor([0.0, 1e-3, 1e-8, float("nan"), float("inf")]).expand(65, 5).clone()
+    moving = descend(lambda x: x**2, torch.tensor([4.0]), torch.tensor([0.1]), 64)
+    x = torch.cat([x, moving.x[:, :, 0]], 1).unsqueeze(-1)
+    cost = torch.cat([x[:, :5, 0] ** 2, moving.cost], 1)
+    grad = torch.cat([grad, moving.grad_norm], 1)
+    earlier = None
+    if streamed:
+        earlier = Earlier(1e-6)
+        earlier.add(x, cost, grad)
+    got = classify(cost, x, grad, Tolerances(), earlier)
+    assert got.regime == ["converging", "converging", "converging", "diverging", "diverging", "converging"]
+    assert got.converged == [True, False, True, False, False, False]
+    assert got.path == ["monotone", "monotone", "monotone", None, None, "monotone"]
+    assert got.period == [0] * 6 and got.rate[:5] == [0.0] * 5
+    assert got.rate[5] == pytest.approx(0.64, rel=1e-3)  # (1 - 2·0.1)² per step

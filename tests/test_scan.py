@@ -31,8 +31,10 @@ def test_tail_only_labels_equal_whole_trajectory_labels(name, x0, lr_min, lr_max
     start = torch.tensor([x0], dtype=torch.float64)
     whole = descend(f, start, lrs, 1000)
     want = classify(whole.cost, whole.x, whole.grad_norm, Tolerances())
-    scanned = descend_tail(f, start, lrs, 1000, 64, Tolerances())
+    widths = []
+    scanned = descend_tail(f, start, lrs, 1000, 64, Tolerances(), watch=lambda piece: widths.append(len(piece.lr)))
     assert scanned.tail.x.shape == (65, 300, 1) and scanned.tail.start == 1000 - 64  # memory: 65 rows, not 1001
+    assert widths[0] == 300 and widths[-1] < 300  # the lrs that stopped left the batch; the tail still has them
     torch.testing.assert_close(scanned.tail.x, whole.x[-65:], rtol=0, atol=0, equal_nan=True)  # bitwise
     # The labels read the whole run (the rate only the tail). Within 1 % of the edge, where a run
     # crawls for thousands of steps, "converging slowly" and "no net progress" may read differently.
@@ -144,7 +146,8 @@ def test_scan_job_fails_cleanly_on_a_bad_function_before_any_run(make_config, tm
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
-def test_the_first_step_within_tolerance_is_found_across_pieces():
+@pytest.mark.parametrize("retire", [False, True], ids=["every column", "stopped columns dropped"])
+def test_the_first_step_within_tolerance_is_found_across_pieces(retire):
     """FirstReached, fed a descent in pieces, notes for each lr the first step whose gradient is
     within grad_tol (x² from 4: |∇f| = 8·|1 - 2lr|^k), and inf for an lr that never gets there."""
     from gdsweep.core.descent import descend_in_chunks
@@ -152,7 +155,7 @@ def test_the_first_step_within_tolerance_is_found_across_pieces():
 
     lrs = torch.tensor([0.1, 0.25, 0.5, 1.2], dtype=torch.float64)
     reached = FirstReached(1e-6)
-    for piece in descend_in_chunks(lambda x: x**2, torch.tensor([4.0], dtype=torch.float64), lrs, 100, 7):
+    for piece in descend_in_chunks(lambda x: x**2, torch.tensor([4.0], dtype=torch.float64), lrs, 100, 7, retire=retire):
         reached(piece)
     expected = [math.ceil(math.log(1e-6 / 8) / math.log(abs(1 - 2 * lr))) for lr in (0.1, 0.25)]
     assert reached.step.tolist() == [*expected, 1.0, math.inf]  # lr=0.5 lands on the minimum in one step
