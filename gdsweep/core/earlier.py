@@ -123,18 +123,20 @@ class Earlier:
             rows = cost[:-1, columns]
             return rows if last is None else torch.cat([last[None, columns], rows])
 
-        rose = self._counts[5]
-        rose |= rises(change[1:] if last is None else change, before, self.cost_tol, ~rose)
+        rises(change[1:] if last is None else change, before, self.cost_tol, self._counts[5])
 
     def _narrow(self, columns: Tensor) -> None:
         """From now on only `columns` of the batch are fed: keep what the others counted as it is."""
         fed = self.columns if self.columns is not None else torch.arange(len(self._counts[0]), device=columns.device)
+        batch = len(self._counts[0]) if self._dropped is None else len(self._dropped[0])
+        kept = torch.zeros(batch, dtype=torch.bool, device=columns.device)
+        kept[columns] = True
         if self._dropped is None:
             self._dropped = [c.clone() for c in self._counts]
         else:
             for whole, counted in zip(self._dropped, self._counts):
                 whole[fed] = counted
-        at = torch.searchsorted(fed, columns)  # where the columns still fed are among those fed so far
+        at = kept[fed].nonzero()[:, 0]  # where the columns still fed are among those fed so far
         self._counts = [c[at] for c in self._counts]
         self._last = tuple(v[at] for v in self._last)
         self.columns = columns
@@ -195,17 +197,16 @@ def rising(cost: Tensor, cost_tol: float) -> Tensor:
     return rises(cost[1:] - cost[:-1], lambda columns: cost[:-1, columns], cost_tol)
 
 
-def rises(change: Tensor, before: Callable[[Tensor], Tensor], cost_tol: float, asked: Tensor | None = None) -> Tensor:
+def rises(change: Tensor, before: Callable[[Tensor], Tensor], cost_tol: float, rose: Tensor | None = None) -> Tensor:
     """`rising` from the changes (K, B), c_(k+1) - c_k, and before(columns), the rows of c_k of those columns.
 
-    The threshold is never below cost_tol, so only the columns (of those `asked`) whose largest
-    change exceeds cost_tol are tested step by step: in a scan, none but the few still rising."""
-    rose = torch.zeros(change.shape[1:], dtype=torch.bool, device=change.device)
+    The threshold is never below cost_tol, so only the columns whose largest change exceeds
+    cost_tol are tested step by step: in a scan, none but the few still rising. `rose`: the
+    columns known to have risen already (not tested again), updated in place and returned."""
+    rose = torch.zeros(change.shape[1:], dtype=torch.bool, device=change.device) if rose is None else rose
     if not len(change):
         return rose
-    maybe = change.amax(0) > cost_tol
-    if asked is not None:
-        maybe &= asked
+    maybe = (change.amax(0) > cost_tol).logical_and_(~rose)
     if maybe.any():
         columns = maybe.nonzero()[:, 0]
         rose[columns] = change[:, columns].sub(before(columns).abs(), alpha=cost_tol).amax(0) > cost_tol
