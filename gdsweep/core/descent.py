@@ -18,7 +18,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from gdsweep.core.optimizers import Rule
 
-RETIRE = 8  # retire: the batch drops its stopped columns once they are at least 1/RETIRE of it
+RETIRE = 16  # retire: the batch drops its stopped columns once they are at least 1/RETIRE of it
 WIDE = 4096  # lrs × coordinates from which a step's record goes into preallocated buffers (_Buffers)
 Objective = Callable[[Tensor], Tensor]
 """f maps points of shape (B, D) to costs of shape (B,) or (B, 1); rows must not interact.
