@@ -62,15 +62,19 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
     eps = torch.finfo(x.dtype).eps
     batch, n, window = x.shape[1], cost.shape[0] - 1, 2 * tol.max_period
     tail = max(1, n // 2)
-    finite = _finite(x).cpu()  # read in the run's own dtype, before the copies in float64
+    x_range, cost_range = _extremes(x), _extremes(cost)  # in the run's own dtype, before the copies in float64
+    finite = _finite(*x_range).cpu()
     if earlier is None:  # (with it, every cost and gradient of the tail was seen by earlier)
-        finite &= (_finite(cost) & _finite(grad_norm)).cpu()
+        finite &= (_finite(*cost_range) & _finite(*_extremes(grad_norm))).cpu()
     else:
         finite &= earlier.finite.cpu()
     last_x, last_grad = x[-1].double().cpu(), grad_norm[-1].double().cpu()
     # Only the columns that move are measured, in float64: in a dense scan most lrs converged, or
-    # blew up, long before the tail. A column at rest gets what a constant tail measures.
-    moving = (~_at_rest(x, cost)).nonzero()[:, 0]
+    # blew up, long before the tail. A column at rest (every row of x and of the cost the same as
+    # the first; a nan is never the same) has no step, no change and no turn: the rules read it as
+    # stuck and falling, converging (converged where its gradient is within grad_tol or it has
+    # settled), rate 0, no cycle; it gets what a constant tail measures.
+    moving = (~(_same(*x_range) & _same(*cost_range))).nonzero()[:, 0]
     rows = _Rows(cost.index_select(1, moving).double().cpu(), x.index_select(1, moving).double().cpu())
     moving = moving.cpu()
 
@@ -170,13 +174,6 @@ class _Rows:
         ].index_select(1, at)
 
 
-def _at_rest(x: Tensor, cost: Tensor) -> Tensor:
-    """(B,) every row of x and of the cost the same as the first (in the run's dtype): no step, no
-    change, no turn. The rules read such a tail as stuck and falling (within rounding): converging,
-    converged where its gradient is within grad_tol or it has settled, rate 0, no cycle."""
-    return (x.amax(0) == x.amin(0)).all(-1) & (cost.amax(0) == cost.amin(0))  # (a nan is never equal)
-
-
 def _norm(v: Tensor) -> Tensor:
     """‖v‖ over the last axis: with one coordinate |v|, exactly as vector_norm gives it, in one pass."""
     return v[..., 0].abs() if v.shape[-1] == 1 else torch.linalg.vector_norm(v, dim=-1)
@@ -223,10 +220,20 @@ def _runaway(x: Tensor, step_norm: Tensor, tail: int, eps: float) -> Tensor:
     return longer & (norms[1:] > norms[:-1]).all(0)
 
 
-def _finite(values: Tensor) -> Tensor:
-    """Per column (axis 1): every value finite; two reductions (a max and a min carry any nan or inf)."""
-    rows = values.flatten(2) if values.dim() > 2 else values.unsqueeze(-1)
-    return rows.amax((0, 2)).isfinite() & rows.amin((0, 2)).isfinite()
+def _extremes(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Per column (axis 1) and coordinate: the largest and the smallest value of the rows (a nan carries)."""
+    rows = values if values.dim() > 2 else values.unsqueeze(-1)
+    return rows.amax(0), rows.amin(0)
+
+
+def _finite(high: Tensor, low: Tensor) -> Tensor:
+    """Per column, from `_extremes`: every value finite (the largest and smallest carry any nan or inf)."""
+    return (high.isfinite() & low.isfinite()).all(-1)
+
+
+def _same(high: Tensor, low: Tensor) -> Tensor:
+    """Per column, from `_extremes`: every row the same as the first."""
+    return (high == low).all(-1)
 
 
 def _cycle_period(x: Tensor, step_norm: Tensor, tol: Tolerances) -> Tensor:
