@@ -107,7 +107,9 @@ def descend_in_chunks(
     gives the same gradient, so the same x_(k+2). Once at least 1/RETIRE of the batch has
     stopped (looked at when a piece ends), the batch drops those columns: later pieces hold the
     columns still moving, `Trajectory.columns` saying where they sit in the whole batch, and a
-    dropped column's later rows are all its last one. Every value computed is the same as without.
+    dropped column's later rows are all its last one. Every value computed is one the whole batch
+    computes (but that an elementwise kernel may round a column differently at another place in
+    the batch, as it may in another grid).
     """
     retire = retire and rule is None
     batch, dim = lr.shape[0], x0.shape[-1]
@@ -148,7 +150,7 @@ def descend_in_chunks(
             start, rows, record = k + 1, min(chunk, steps - k), None
 
 
-def room(old: Tensor | None, shape: tuple[int, ...], like: Tensor) -> Tensor:
+def _room(old: Tensor | None, shape: tuple[int, ...], like: Tensor) -> Tensor:
     """An uninitialised tensor of `shape`, dtype and device of `like`: the front of `old` (contiguous)
     where it is large enough and of that dtype and device (memory already made and touched), else new."""
     size = math.prod(shape)
@@ -171,9 +173,9 @@ class _Buffers:
     def __init__(self, rows: int, cost: Tensor, grad: Tensor, x: Tensor, old: _Buffers | None = None) -> None:
         """old: the buffers of a wider batch (before `retire` dropped columns), whose memory is reused."""
         self.one = x.shape[-1] == 1  # one coordinate: ‖g‖ is |g|, exactly, shaped like g
-        self.x = room(old and old.x, (rows, *x.shape), x)
-        self.cost = room(old and old.cost, (rows, *cost.shape), cost)
-        self.norm = room(old and old.norm, (rows, *(grad.shape if self.one else grad.shape[:-1])), grad)
+        self.x = _room(old and old.x, (rows, *x.shape), x)
+        self.cost = _room(old and old.cost, (rows, *cost.shape), cost)
+        self.norm = _room(old and old.norm, (rows, *(grad.shape if self.one else grad.shape[:-1])), grad)
         self.rows = list(zip(self.cost.unbind(0), self.norm.unbind(0), self.x.unbind(0), strict=True))
         self.k = self.used = 0
         self.batch = x.shape[0]
