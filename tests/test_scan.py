@@ -155,7 +155,9 @@ def test_the_first_step_within_tolerance_is_found_across_pieces(retire):
 
     lrs = torch.tensor([0.1, 0.25, 0.5, 1.2], dtype=torch.float64)
     reached = FirstReached(1e-6)
-    for piece in descend_in_chunks(lambda x: x**2, torch.tensor([4.0], dtype=torch.float64), lrs, 100, 7, retire=retire):
+    for piece in descend_in_chunks(
+        lambda x: x**2, torch.tensor([4.0], dtype=torch.float64), lrs, 100, 7, retire=retire
+    ):
         reached(piece)
     expected = [math.ceil(math.log(1e-6 / 8) / math.log(abs(1 - 2 * lr))) for lr in (0.1, 0.25)]
     assert reached.step.tolist() == [*expected, 1.0, math.inf]  # lr=0.5 lands on the minimum in one step
