@@ -130,8 +130,8 @@ def classify(cost: Tensor, x: Tensor, grad_norm: Tensor, tol: Tolerances, earlie
         reversals = measured((turn < 0).sum(0, dtype=torch.int32), 0)
     else:  # only where it decides spiral_in
         reversals = torch.zeros(batch, dtype=torch.int32)
-        circling = closing.nonzero()[:, 0]
-        reversals[circling] = (_turns(rows.step.index_select(1, at[circling])) < 0).sum(0, dtype=torch.int32)
+        closers = closing.nonzero()[:, 0]
+        reversals[closers] = (_turns(rows.step.index_select(1, at[closers])) < 0).sum(0, dtype=torch.int32)
     spiral_in = closing & (reversals >= 2)
     far = _norm(last_x) >= RUNAWAY_REACH * start_norm.clamp(min=1.0)
     runaway = torch.zeros_like(finite)
