@@ -45,13 +45,9 @@ class Trajectory:
 
     def rows(self, first: int) -> Trajectory:
         """The rows from `first` on, as the piece of the run they are."""
-        return Trajectory(
-            self.lr, self.x[first:], self.cost[first:], self.grad_norm[first:], self.start + first, self.columns
+        return replace(
+            self, x=self.x[first:], cost=self.cost[first:], grad_norm=self.grad_norm[first:], start=self.start + first
         )
-
-    def clone(self) -> Trajectory:
-        """The same rows in memory of their own."""
-        return Trajectory(self.lr, self.x.clone(), self.cost.clone(), self.grad_norm.clone(), self.start, self.columns)
 
     @staticmethod
     def join(pieces: Sequence[Trajectory]) -> Trajectory:
@@ -128,7 +124,7 @@ def descend_in_chunks(
         x.grad = None  # zero the grad (set_to_none, as optimizer.zero_grad does)
         with no_grad:
             if record is None and batch * dim >= WIDE:
-                if not (recycle and buffers and buffers.batch == batch):
+                if not (recycle and buffers and buffers.x.shape[1] == batch):
                     buffers = _Buffers(min(chunk, steps) + 1, cost, grad, x, buffers if recycle else None)
                 record = buffers.reset(rows)
             elif record is None:
@@ -178,7 +174,6 @@ class _Buffers:
         self.norm = _room(old and old.norm, (rows, *(grad.shape if self.one else grad.shape[:-1])), grad)
         self.rows = list(zip(self.cost.unbind(0), self.norm.unbind(0), self.x.unbind(0), strict=True))
         self.k = self.used = 0
-        self.batch = x.shape[0]
 
     def reset(self, rows: int) -> _Buffers:
         """Record a new piece of `rows` steps from the first row on."""
