@@ -36,7 +36,8 @@ def chunk_steps(width: int) -> int:
     A piece is recorded into memory reused from piece to piece, then read by the labels' passes.
     Small pieces pay the per-piece calls more often; large ones no longer fit the core's cache
     (the record and the scratch of 32 steps of 10^4 float32 lrs take about 4 MiB, this machine's
-    L2): 10^4 lrs ran fastest at 32 steps a piece (of 16, 32, 48 and 64 measured).
+    L2 on its 2 cores): 10^4 lrs ran fastest at 32 steps a piece (16 to 64 measured; 24 to 48
+    within noise of it once stopped lrs leave the batch).
     """
     fewest, most = CHUNK_RANGE
     return max(fewest, min(most, PIECE_NUMBERS // max(1, width)))
