@@ -169,10 +169,8 @@ class _Rows:
 
     def columns(self, at: Tensor, steps: int) -> tuple[Tensor, Tensor]:
         """x and the step norms over the last `steps` steps (at most all) of some of the columns measured."""
-        steps = min(steps, len(self.step_norm))
-        return self.x[len(self.x) - 1 - steps :].index_select(1, at), self.step_norm[
-            len(self.step_norm) - steps :
-        ].index_select(1, at)
+        first = len(self.step_norm) - min(steps, len(self.step_norm))  # the first step read; x from there
+        return self.x[first:].index_select(1, at), self.step_norm[first:].index_select(1, at)
 
 
 def _norm(v: Tensor) -> Tensor:
